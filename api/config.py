@@ -1,0 +1,119 @@
+"""Bredgio's settings: one ``BaseSettings`` root, environment prefix ``BREDGIO_``."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SiteOrigins(BaseModel):
+    facebook: str = Field("https://www.facebook.com", description="Facebook origin flows open.")
+    twitter: str = Field("https://x.com", description="X origin flows open.")
+
+
+class Settings(BaseSettings):
+    """Every setting is an environment variable ``BREDGIO_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="BREDGIO_", env_nested_delimiter="__")
+
+    data_dir: Path = Field(
+        Path("./data"),
+        description="Where the SQLite file, media, profiles and the generated secret live.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; default is SQLite at <data_dir>/bredgio.db. "
+        "PostgreSQL: postgresql+psycopg://user:pass@host/db.",
+    )
+    redis_url: str | None = Field(
+        None, description="Redis URL; unset means an embedded Redis server under the data dir."
+    )
+    secret_key: str | None = Field(
+        None,
+        description="Signs session cookies and encrypts agent tokens; generated once and "
+        "kept in <data_dir>/secret_key when unset.",
+    )
+    public_url: str | None = Field(
+        None,
+        description="The URL clients reach this server at (used for media directUrl and the "
+        "extension zip); default is derived from each request.",
+    )
+    enforce_plans: bool = Field(
+        False,
+        description="Apply the plan gate: Free users cannot mint PATs and their PATs answer "
+        "401 plan_downgraded.",
+    )
+    upgrade_url: str = Field(
+        "/dashboard/billing", description="upgradeUrl returned with plan_upgrade_required."
+    )
+    session_ttl_s: int = Field(
+        30 * 24 * 3600, description="Lifetime of the dashboard session cookie, in seconds."
+    )
+    cookie_secure: bool | None = Field(
+        None,
+        description="Force the Secure flag on cookies; default: set it on HTTPS and on "
+        "loopback hosts (browsers treat those as secure), not on plain-HTTP LAN hosts.",
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        30_000, description="How long a SQLite writer waits for the write lock."
+    )
+    media_max_bytes: int = Field(10 * 1024 * 1024, description="Largest accepted upload.")
+    origins: SiteOrigins = Field(default_factory=SiteOrigins)
+    facebook_origin: str | None = Field(
+        None, description="Overrides origins.facebook (BREDGIO_FACEBOOK_ORIGIN)."
+    )
+    twitter_origin: str | None = Field(
+        None, description="Overrides origins.twitter (BREDGIO_TWITTER_ORIGIN)."
+    )
+
+    @property
+    def site_origins(self) -> SiteOrigins:
+        return SiteOrigins(
+            facebook=(self.facebook_origin or self.origins.facebook).rstrip("/"),
+            twitter=(self.twitter_origin or self.origins.twitter).rstrip("/"),
+        )
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_data_dir / 'bredgio.db'}"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.resolved_data_dir / "media"
+
+    @property
+    def profiles_dir(self) -> Path:
+        return self.resolved_data_dir / "profiles"
+
+    def resolved_secret_key(self) -> str:
+        """The configured secret, or the one generated on first use and kept in the
+        data dir (mode 0600) so every process of this install shares it."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.resolved_data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        candidate = secrets.token_hex(32)
+        try:
+            with path.open("x") as fh:
+                path.chmod(0o600)
+                fh.write(candidate)
+        except FileExistsError:
+            pass  # another process won the race; use its secret
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,47 @@
+"""Everything a process of Bredgio shares: settings, the database, the crypto helpers,
+and hooks other components attach (the task queue, the WebSocket hub)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from api.config import Settings
+from api.db.engine import make_engine
+from api.db.migrate import upgrade
+from api.db.session import Database
+from api.security import SessionSigner, TokenBox
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    token_box: TokenBox
+    signer: SessionSigner
+    # Called (after commit) with a task id whenever a task becomes runnable.
+    task_wakeups: list[Callable[[str], None]] = field(default_factory=list)
+    # Called (after commit) with an agent id whenever its token is rotated or it is deleted.
+    agent_revocations: list[Callable[[str], None]] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, settings: Settings, *, migrate: bool = True) -> AppContext:
+        settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings)
+        if migrate:
+            upgrade(engine)
+        secret = settings.resolved_secret_key()
+        return cls(
+            settings=settings,
+            db=Database(engine),
+            token_box=TokenBox(secret),
+            signer=SessionSigner(secret, settings.session_ttl_s),
+        )
+
+    def wake_task(self, task_id: str) -> None:
+        for callback in self.task_wakeups:
+            callback(task_id)
+
+    def revoke_agent(self, agent_id: str) -> None:
+        for callback in self.agent_revocations:
+            callback(agent_id)

@@ -1,0 +1,1 @@
+"""The data layer: engine, tables, sessions and the task state machine."""

@@ -1,0 +1,67 @@
+"""Sessions: one unit of work per request or job, committed once.
+
+Work that must only happen after the commit (enqueueing a task, waking a worker) is
+registered with :func:`after_commit` and runs once the transaction is durable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, event
+from sqlmodel import Session
+
+from api.db.engine import WRITE_OPTION
+
+log = logging.getLogger(__name__)
+
+_AFTER_COMMIT = "bredgio_after_commit"
+
+
+class Database:
+    """Owns the engine and hands out sessions."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
+        self._read_engine = engine.execution_options(**{WRITE_OPTION: False})
+
+    def session(self, *, write: bool = True) -> Session:
+        bind = self._write_engine if write else self._read_engine
+        return Session(bind, expire_on_commit=False)
+
+    @contextmanager
+    def unit(self, *, write: bool = True) -> Iterator[Session]:
+        """A session that commits when the block ends without error."""
+        with self.session(write=write) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run ``callback`` after ``session`` commits (dropped on rollback)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    callbacks = session.info.pop(_AFTER_COMMIT, [])
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # a wake-up lost here is recovered by the reconciler
+            log.exception("after-commit callback failed")
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_after_commit(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)

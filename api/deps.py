@@ -1,0 +1,69 @@
+"""FastAPI dependencies: the app context, the request's unit of work, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from api.context import AppContext
+from api.db.models import User
+from api.errors import Forbidden
+from api.services import auth as auth_service
+
+
+def get_context(request: Request) -> AppContext:
+    context: AppContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
+
+
+def get_session(request: Request, context: ContextDep) -> Iterator[Session]:
+    """One unit of work per request, committed once before the response is sent.
+    Reads (GET/HEAD) begin deferred; everything else takes the write lock up front."""
+    write = request.method not in ("GET", "HEAD", "OPTIONS")
+    with context.db.unit(write=write) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+@dataclass(frozen=True)
+class Caller:
+    user: User
+    via: str  # "pat" or "session"
+
+
+def get_caller(request: Request, session: SessionDep, context: ContextDep) -> Caller:
+    user, via = auth_service.authenticate_request(
+        session,
+        context,
+        authorization=request.headers.get("authorization"),
+        session_cookie=request.cookies.get(auth_service.SESSION_COOKIE),
+    )
+    return Caller(user=user, via=via)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def get_current_user(caller: CallerDep) -> User:
+    return caller.user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_session_user(caller: CallerDep) -> User:
+    if caller.via != "session":
+        raise Forbidden("This action is only available from the dashboard (session login)")
+    return caller.user
+
+
+SessionUser = Annotated[User, Depends(get_session_user)]

@@ -1,0 +1,118 @@
+"""Agents, their tokens, and task dispatch."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import ContextDep, CurrentUser, SessionDep
+from api.schemas.agents import (
+    AgentCreate,
+    AgentCreateResponse,
+    AgentListResponse,
+    AgentResponse,
+    AgentUpdate,
+    TokenResponse,
+    TokenRotateRequest,
+)
+from api.schemas.common import OkResponse
+from api.schemas.logs import OutreachLogPublic
+from api.schemas.tasks import DispatchRequest, DispatchResponse, TaskPublic
+from api.services import agents as agent_service
+from api.services import logs as log_service
+from api.services import tasks as task_service
+
+router = APIRouter(tags=["agents"])
+
+
+class AgentDetailResponse(AgentResponse):
+    recentTasks: list[TaskPublic]
+    recentLogs: list[OutreachLogPublic]
+    todayCount: int
+
+
+@router.get("/api/agents", response_model=AgentListResponse)
+def list_agents(user: CurrentUser, session: SessionDep) -> AgentListResponse:
+    """Every agent the caller owns, with ``todayCount`` (tasks dispatched in 24 h)."""
+    return AgentListResponse(agents=agent_service.list_agents(session, user))
+
+
+@router.post("/api/agents", response_model=AgentCreateResponse)
+def create_agent(
+    body: AgentCreate, user: CurrentUser, session: SessionDep, context: ContextDep
+) -> AgentCreateResponse:
+    """Create an agent and mint its token (returned in full only here)."""
+    return AgentCreateResponse(agent=agent_service.create_agent(session, context, user, body))
+
+
+@router.get("/api/agents/{agent_id}", response_model=AgentDetailResponse)
+def get_agent(agent_id: str, user: CurrentUser, session: SessionDep) -> AgentDetailResponse:
+    """One agent with its 20 most recent tasks and outreach log entries."""
+    agent = agent_service.get_owned(session, user, agent_id)
+    public = agent_service.public(session, user, agent)
+    tasks = task_service.recent_for_agent(session, agent.id)
+    logs, _ = log_service.query_logs(
+        session, user, agent_id=agent.id, platform=None, result=None, days=3650, limit=20
+    )
+    return AgentDetailResponse(
+        agent=public,
+        recentTasks=[task_service.to_public(t) for t in tasks],
+        recentLogs=[log_service.to_public(log) for log in logs],
+        todayCount=public.todayCount,
+    )
+
+
+@router.patch("/api/agents/{agent_id}", response_model=AgentResponse)
+def update_agent(
+    agent_id: str, body: AgentUpdate, user: CurrentUser, session: SessionDep
+) -> AgentResponse:
+    """Change any of name, platforms, status, config.*, executor, browser."""
+    agent = agent_service.update_agent(session, user, agent_id, body)
+    return AgentResponse(agent=agent_service.public(session, user, agent))
+
+
+@router.delete("/api/agents/{agent_id}", response_model=OkResponse)
+def delete_agent(
+    agent_id: str, user: CurrentUser, session: SessionDep, context: ContextDep
+) -> OkResponse:
+    """Soft-delete the agent; its token stops working at once."""
+    agent_service.delete_agent(session, context, user, agent_id)
+    return OkResponse()
+
+
+@router.get("/api/agents/{agent_id}/token", response_model=TokenResponse)
+def reveal_token(
+    agent_id: str, user: CurrentUser, session: SessionDep, context: ContextDep
+) -> TokenResponse:
+    """Reveal the agent's current token."""
+    return TokenResponse(token=agent_service.reveal_token(session, context, user, agent_id))
+
+
+@router.post("/api/agents/{agent_id}/token", response_model=TokenResponse)
+def rotate_token(
+    agent_id: str,
+    user: CurrentUser,
+    session: SessionDep,
+    context: ContextDep,
+    body: TokenRotateRequest | None = None,
+) -> TokenResponse:
+    """Rotate the agent's token (requires the account password). The old token stops
+    working and connected extensions are disconnected."""
+    password = body.password if body is not None else None
+    return TokenResponse(
+        token=agent_service.rotate_token(session, context, user, agent_id, password)
+    )
+
+
+@router.post("/api/agents/{agent_id}/command", response_model=DispatchResponse)
+def dispatch(
+    agent_id: str,
+    body: DispatchRequest,
+    user: CurrentUser,
+    session: SessionDep,
+    context: ContextDep,
+) -> DispatchResponse:
+    """Dispatch a task to the agent; it is stored ``pending`` and runs as soon as the
+    agent is free (or at ``scheduledFor``)."""
+    agent = agent_service.get_owned(session, user, agent_id)
+    task = task_service.dispatch(session, context, agent, body)
+    return DispatchResponse(task=task_service.to_dispatched(task))

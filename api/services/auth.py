@@ -1,0 +1,134 @@
+"""Who is calling: PATs, the dashboard session cookie, login, and PAT management."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import Session, col, select
+
+from api.context import AppContext
+from api.db.models import PersonalAccessToken, Plan, User, utcnow
+from api.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from api.security import (
+    SESSION_COOKIE,
+    looks_like_pat,
+    new_pat,
+    sha256_hex,
+    verify_password,
+)
+from api.services.users import get_by_email
+
+__all__ = ["SESSION_COOKIE"]
+
+# last_used_at is informational; writing it on every call would turn reads into writes.
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def authenticate_request(
+    session: Session,
+    context: AppContext,
+    *,
+    authorization: str | None,
+    session_cookie: str | None,
+) -> tuple[User, str]:
+    """The calling user and how they authenticated (``"pat"`` or ``"session"``)."""
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Invalid Authorization header", error_code="invalid_key")
+        return _user_for_pat(session, context, token.strip()), "pat"
+    if session_cookie:
+        claims = context.signer.read(session_cookie)
+        if claims is not None:
+            user = session.get(User, claims["userId"])
+            if user is not None:
+                return user, "session"
+        raise Unauthorized("Session expired or invalid; log in again")
+    raise Unauthorized("Not authenticated")
+
+
+def _user_for_pat(session: Session, context: AppContext, token: str) -> User:
+    if not looks_like_pat(token):
+        raise Unauthorized("Invalid API key", error_code="invalid_key")
+    pat = session.exec(
+        select(PersonalAccessToken).where(PersonalAccessToken.token_hash == sha256_hex(token))
+    ).first()
+    if pat is None or pat.revoked_at is not None:
+        raise Unauthorized("Invalid API key", error_code="invalid_key")
+    user = session.get(User, pat.user_id)
+    if user is None:
+        raise Unauthorized("Invalid API key", error_code="invalid_key")
+    if context.settings.enforce_plans and user.plan == Plan.free:
+        raise Unauthorized(
+            "This API key was revoked when the account moved to the Free plan",
+            error_code="plan_downgraded",
+        )
+    now = utcnow()
+    if pat.last_used_at is None or now - pat.last_used_at > _LAST_USED_RESOLUTION:
+        _touch_pat(context, pat.id)
+    return user
+
+
+def _touch_pat(context: AppContext, pat_id: str) -> None:
+    """Record use in its own short write, so read requests stay read-only."""
+    with context.db.unit(write=True) as session:
+        pat = session.get(PersonalAccessToken, pat_id)
+        if pat is not None:
+            pat.last_used_at = utcnow()
+
+
+def login(session: Session, *, email: str, password: str) -> User:
+    user = get_by_email(session, email)
+    if user is None or not verify_password(user.password_hash, password):
+        raise Unauthorized("Invalid email or password")
+    return user
+
+
+def check_password(user: User, password: str | None) -> None:
+    if not password:
+        raise BadRequest("Password is required", extra={"passwordRequired": True})
+    if not verify_password(user.password_hash, password):
+        raise Unauthorized("Incorrect password")
+
+
+def mint_pat(
+    session: Session, context: AppContext, user: User, *, name: str = "", enforce: bool = True
+) -> tuple[PersonalAccessToken, str]:
+    """Create a PAT; the plain token is returned once and only its SHA-256 is stored."""
+    if enforce and context.settings.enforce_plans and user.plan == Plan.free:
+        raise Forbidden(
+            "Upgrade to Pro to enable API access",
+            error_code="plan_upgrade_required",
+            extra={"upgradeUrl": context.settings.upgrade_url},
+        )
+    token = new_pat()
+    pat = PersonalAccessToken(
+        user_id=user.id,
+        name=name.strip(),
+        token_hash=sha256_hex(token),
+        prefix=token[: len("bk_pat_") + 4],
+    )
+    session.add(pat)
+    session.flush()
+    return pat, token
+
+
+def list_pats(session: Session, user: User) -> list[PersonalAccessToken]:
+    return list(
+        session.exec(
+            select(PersonalAccessToken)
+            .where(PersonalAccessToken.user_id == user.id)
+            .order_by(col(PersonalAccessToken.created_at).desc())
+        )
+    )
+
+
+def revoke_pat(session: Session, user: User, pat_id: str) -> PersonalAccessToken:
+    pat = session.get(PersonalAccessToken, pat_id)
+    if pat is None:
+        raise NotFound("API key not found")
+    if pat.user_id != user.id:
+        raise Forbidden()
+    if pat.revoked_at is None:
+        pat.revoked_at = utcnow()
+    return pat

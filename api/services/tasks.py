@@ -1,0 +1,180 @@
+"""Tasks: dispatch (the one path every task is created through), listing, detail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from api.context import AppContext
+from api.db.models import Agent, Task, TaskLogEntry, TaskStatus, User, utcnow
+from api.db.session import after_commit
+from api.errors import BadRequest, Forbidden, NotFound
+from api.schemas.common import iso
+from api.schemas.tasks import (
+    DispatchedTask,
+    DispatchRequest,
+    LogEntryPublic,
+    TaskDetail,
+    TaskPublic,
+    as_utc,
+)
+from flows.params import ParamsError, validate_params
+
+MAX_LIST_LIMIT = 200
+DEFAULT_LIST_LIMIT = 50
+
+
+def dispatch(
+    session: Session,
+    context: AppContext,
+    agent: Agent,
+    body: DispatchRequest,
+    *,
+    schedule_id: str | None = None,
+) -> Task:
+    """Validate and store a ``pending`` task; wake a worker once it is committed."""
+    try:
+        params = validate_params(body.action, body.platform, body.params)
+    except ParamsError as error:
+        raise BadRequest(str(error)) from None
+    scheduled_for = as_utc(body.scheduledFor) if body.scheduledFor is not None else None
+    if scheduled_for is not None and scheduled_for <= utcnow():
+        raise BadRequest("scheduledFor must be in the future")
+    task = Task(
+        agent_id=agent.id,
+        user_id=agent.user_id,
+        action=body.action,
+        platform=body.platform,
+        params=params,
+        scheduled_for=scheduled_for,
+        timeout_sec=body.timeoutSec,
+        schedule_id=schedule_id,
+    )
+    session.add(task)
+    session.flush()
+    task_id = task.id
+    after_commit(session, lambda: context.wake_task(task_id))
+    return task
+
+
+def get_owned(session: Session, user: User, task_id: str) -> Task:
+    task = session.get(Task, task_id)
+    if task is None:
+        raise NotFound("Task not found")
+    if task.user_id != user.id:
+        raise Forbidden()
+    return task
+
+
+def list_tasks(
+    session: Session,
+    user: User,
+    *,
+    agent_id: str | None,
+    status: str | None,
+    limit: int,
+) -> list[Task]:
+    query = select(Task).where(Task.user_id == user.id)
+    if agent_id is not None:
+        query = query.where(Task.agent_id == agent_id)
+    if status is not None:
+        query = query.where(Task.status == status)
+    query = query.order_by(col(Task.dispatched_at).desc(), col(Task.id).desc()).limit(limit)
+    return list(session.exec(query))
+
+
+def recent_for_agent(session: Session, agent_id: str, limit: int = 20) -> list[Task]:
+    return list(
+        session.exec(
+            select(Task)
+            .where(Task.agent_id == agent_id)
+            .order_by(col(Task.dispatched_at).desc(), col(Task.id).desc())
+            .limit(limit)
+        )
+    )
+
+
+def log_entries(session: Session, task_id: str) -> list[TaskLogEntry]:
+    return list(
+        session.exec(
+            select(TaskLogEntry)
+            .where(TaskLogEntry.task_id == task_id)
+            .order_by(col(TaskLogEntry.id))
+        )
+    )
+
+
+def parse_status(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if value not in TaskStatus.__members__:
+        raise BadRequest(f"status must be one of: {', '.join(TaskStatus.__members__)}")
+    return value
+
+
+def parse_limit(value: str | None, default: int, maximum: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        limit = int(value)
+    except ValueError:
+        raise BadRequest("limit must be a whole number") from None
+    if limit < 1:
+        raise BadRequest("limit must be at least 1")
+    return min(limit, maximum)
+
+
+def to_dispatched(task: Task) -> DispatchedTask:
+    return DispatchedTask(
+        taskId=task.id,
+        action=task.action,
+        platform=task.platform,
+        status=task.status,
+        dispatchedAt=iso(task.dispatched_at),
+        scheduledFor=iso(task.scheduled_for),
+    )
+
+
+def to_public(task: Task) -> TaskPublic:
+    return TaskPublic(**_public_fields(task))
+
+
+def _public_fields(task: Task) -> dict[str, Any]:
+    return {
+        "taskId": task.id,
+        "agentId": task.agent_id,
+        "action": task.action,
+        "platform": task.platform,
+        "status": task.status,
+        "dispatchedAt": iso(task.dispatched_at),
+        "startedAt": iso(task.started_at),
+        "completedAt": iso(task.completed_at),
+        "scheduledFor": iso(task.scheduled_for),
+        "currentStep": task.current_step,
+        "errorCode": task.error_code,
+        "errorMessage": task.error_message,
+        "result": task.result,
+        "attempt": task.attempt,
+        "timeoutSec": task.timeout_sec,
+        "scheduleId": task.schedule_id,
+    }
+
+
+def log_public(entry: TaskLogEntry) -> LogEntryPublic:
+    return LogEntryPublic(
+        ts=iso(entry.ts),
+        step=entry.step,
+        status=entry.status,
+        message=entry.message or None,
+        data=entry.data,
+        errorCode=entry.error_code,
+    )
+
+
+def to_detail(task: Task, entries: list[TaskLogEntry]) -> TaskDetail:
+    return TaskDetail(
+        **_public_fields(task),
+        params=task.params,
+        log=[log_public(e) for e in entries],
+    )
