@@ -30,7 +30,9 @@ class Database:
 
     def session(self, *, write: bool = True) -> Session:
         bind = self._write_engine if write else self._read_engine
-        return Session(bind, expire_on_commit=False)
+        session = Session(bind, expire_on_commit=False)
+        session.info["write"] = write
+        return session
 
     @contextmanager
     def unit(self, *, write: bool = True) -> Iterator[Session]:
@@ -45,6 +47,11 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def is_write(session: Session) -> bool:
+    """Whether ``session`` holds (or will take) the write lock."""
+    return bool(session.info.get("write", True))
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:

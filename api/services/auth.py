@@ -8,6 +8,7 @@ from sqlmodel import Session, col, select
 
 from api.context import AppContext
 from api.db.models import PersonalAccessToken, Plan, User, utcnow
+from api.db.session import is_write
 from api.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from api.security import (
     SESSION_COOKIE,
@@ -65,7 +66,11 @@ def _user_for_pat(session: Session, context: AppContext, token: str) -> User:
         )
     now = utcnow()
     if pat.last_used_at is None or now - pat.last_used_at > _LAST_USED_RESOLUTION:
-        _touch_pat(context, pat.id)
+        if is_write(session):
+            pat.last_used_at = now
+            session.add(pat)
+        else:
+            _touch_pat(context, pat.id)
     return user
 
 
