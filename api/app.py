@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.config import Settings, get_settings
 from api.context import AppContext
@@ -56,6 +57,30 @@ def _describe_validation(errors: list[Any]) -> str:
         else:
             parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else error["msg"])
     return "; ".join(parts) or "Invalid request"
+
+
+class FormAsJson:
+    """``curl -d '{...}'`` sends JSON labelled ``application/x-www-form-urlencoded``. No
+    Bredgio endpoint takes a form, so such bodies are read as the JSON they are."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PATCH", "PUT"):
+            headers = scope["headers"]
+            for index, (name, value) in enumerate(headers):
+                if name == b"content-type" and value.startswith(
+                    b"application/x-www-form-urlencoded"
+                ):
+                    scope = dict(scope)
+                    scope["headers"] = [
+                        *headers[:index],
+                        (b"content-type", b"application/json"),
+                        *headers[index + 1 :],
+                    ]
+                    break
+        await self.app(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -126,8 +151,11 @@ def create_app(
         description="Programmatic control plane for Bredgio agents: create agents, dispatch "
         "posts, schedule recurring runs, observe execution.",
         lifespan=lifespan,
+        # Parse JSON bodies even when a client (curl -d, say) sends no JSON content type.
+        strict_content_type=False,
     )
     app.state.context = context
+    app.add_middleware(FormAsJson)
     install_error_handlers(app)
     for module in (auth, agents, tasks, schedules, media, logs, extension):
         app.include_router(module.router)

@@ -15,7 +15,7 @@ from api.errors import Forbidden
 from api.services import auth as auth_service
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
     context: AppContext = request.app.state.context
     return context
 
@@ -53,14 +53,14 @@ def get_caller(request: Request, session: SessionDep, context: ContextDep) -> Ca
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def get_current_user(caller: CallerDep) -> User:
+async def get_current_user(caller: CallerDep) -> User:
     return caller.user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def get_session_user(caller: CallerDep) -> User:
+async def get_session_user(caller: CallerDep) -> User:
     if caller.via != "session":
         raise Forbidden("This action is only available from the dashboard (session login)")
     return caller.user

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadCronError, croniter
+from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
 INTERVAL_UNITS: dict[str, timedelta] = {
     "minutes": timedelta(minutes=1),
@@ -20,6 +20,7 @@ INTERVAL_UNITS: dict[str, timedelta] = {
     "days": timedelta(days=1),
 }
 MIN_INTERVAL = timedelta(minutes=1)
+MAX_INTERVAL = timedelta(days=366)
 
 
 class TimingError(ValueError):
@@ -41,7 +42,8 @@ class Timing:
 def zone(name: str, field: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a tzdata folder such as "America" names no zone.
         raise TimingError(f"{field} must be an IANA time zone such as Asia/Taipei") from None
 
 
@@ -81,6 +83,10 @@ def validate(timing: Timing, now: datetime) -> Timing:
             raise TimingError(f"cronExpr is not a valid cron expression: {error}") from None
         if timing.cron_timezone:
             zone(timing.cron_timezone, "cronTimezone")
+        try:
+            _next_cron(now, expr, timing.cron_timezone)
+        except CroniterBadDateError:
+            raise TimingError("cronExpr never matches a real date") from None
         return Timing(frequency, cron_expr=expr, cron_timezone=timing.cron_timezone)
     if frequency == "interval":
         value, unit = timing.interval_value, timing.interval_unit
@@ -90,10 +96,11 @@ def validate(timing: Timing, now: datetime) -> Timing:
             )
         if unit not in INTERVAL_UNITS:
             raise TimingError("intervalUnit must be one of: minutes, hours, days")
+        # Compared before multiplying: a huge value would overflow timedelta.
+        if value > MAX_INTERVAL // INTERVAL_UNITS[unit]:
+            raise TimingError("the interval must be at most a year")
         if value < 1 or INTERVAL_UNITS[unit] * value < MIN_INTERVAL:
             raise TimingError("intervalValue must be at least 1")
-        if INTERVAL_UNITS[unit] * value > timedelta(days=366):
-            raise TimingError("the interval must be at most a year")
         return Timing(frequency, run_at=timing.run_at, interval_value=value, interval_unit=unit)
     raise TimingError("frequency must be one of: oneoff, daily, weekly, cron, interval")
 

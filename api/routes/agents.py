@@ -114,5 +114,4 @@ def dispatch(
     """Dispatch a task to the agent; it is stored ``pending`` and runs as soon as the
     agent is free (or at ``scheduledFor``)."""
     agent = agent_service.get_owned(session, user, agent_id)
-    task = task_service.dispatch(session, context, agent, body)
-    return DispatchResponse(task=task_service.to_dispatched(task))
+    return DispatchResponse(task=task_service.dispatch(session, context, agent, body))

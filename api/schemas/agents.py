@@ -5,7 +5,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas.common import Request
-from flows.params import Platform
+from flows.catalog import Platform
 
 DEFAULT_CONFIG: dict[str, int] = {
     "dailyOutreachLimit": 5,

@@ -5,7 +5,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, Field, NaiveDatetime
 
 from api.schemas.common import Request
-from flows.params import MediaItem, Platform
+from flows.catalog import MediaItem, Platform
 
 Frequency = Literal["oneoff", "daily", "weekly", "cron", "interval"]
 ScheduleStatus = Literal["active", "paused", "completed", "cancelled"]

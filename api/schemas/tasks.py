@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, Field, NaiveDatetime
 
 from api.schemas.common import Request
-from flows.params import Action, Platform
+from flows.catalog import Action, Platform
 
 DEFAULT_TIMEOUT_SEC = 300
 MAX_TIMEOUT_SEC = 1800

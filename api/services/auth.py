@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from api.context import AppContext
@@ -51,26 +52,33 @@ def authenticate_request(
 def _user_for_pat(session: Session, context: AppContext, token: str) -> User:
     if not looks_like_pat(token):
         raise Unauthorized("Invalid API key", error_code="invalid_key")
-    pat = session.exec(
-        select(PersonalAccessToken).where(PersonalAccessToken.token_hash == sha256_hex(token))
+    # One round trip: the token's row and its owner together (this runs on every call).
+    row = session.exec(
+        select(User, PersonalAccessToken.id, PersonalAccessToken.last_used_at)
+        .join(PersonalAccessToken, col(PersonalAccessToken.user_id) == col(User.id))
+        .where(
+            PersonalAccessToken.token_hash == sha256_hex(token),
+            col(PersonalAccessToken.revoked_at).is_(None),
+        )
     ).first()
-    if pat is None or pat.revoked_at is not None:
+    if row is None:
         raise Unauthorized("Invalid API key", error_code="invalid_key")
-    user = session.get(User, pat.user_id)
-    if user is None:
-        raise Unauthorized("Invalid API key", error_code="invalid_key")
+    user, pat_id, last_used_at = row
     if context.settings.enforce_plans and user.plan == Plan.free:
         raise Unauthorized(
             "This API key was revoked when the account moved to the Free plan",
             error_code="plan_downgraded",
         )
     now = utcnow()
-    if pat.last_used_at is None or now - pat.last_used_at > _LAST_USED_RESOLUTION:
+    if last_used_at is None or now - last_used_at > _LAST_USED_RESOLUTION:
         if is_write(session):
-            pat.last_used_at = now
-            session.add(pat)
+            session.execute(
+                update(PersonalAccessToken)
+                .where(col(PersonalAccessToken.id) == pat_id)
+                .values(last_used_at=now)
+            )
         else:
-            _touch_pat(context, pat.id)
+            _touch_pat(context, pat_id)
     return user
 
 

@@ -18,7 +18,7 @@ from api.schemas.schedules import (
 )
 from api.schemas.tasks import as_utc
 from api.services import agents as agent_service
-from flows.params import ParamsError, validate_params
+from flows.catalog import ParamsError, validate_params
 
 MAX_LIST_LIMIT = 500
 DEFAULT_LIST_LIMIT = 100

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.context import AppContext
-from flows.params import ACTIONS, PLATFORMS, twitter_length
+from flows.catalog import ACTIONS, PLATFORMS, twitter_length
 from tests.helpers import Account, assert_error
 
 VALID_PARAMS = {
@@ -145,6 +145,17 @@ def test_malformed_json_is_400(client: TestClient, alice: Account, agent_id: str
         content=b'{"action": "post",',
     )
     assert assert_error(response, 400)["error"] == "Malformed JSON body"
+
+
+def test_json_without_content_type_is_accepted(
+    client: TestClient, alice: Account, agent_id: str
+) -> None:
+    response = client.post(
+        f"/api/agents/{agent_id}/command",
+        headers={**alice.headers, "content-type": "application/x-www-form-urlencoded"},
+        content=b'{"action": "post", "platform": "facebook", "params": {"content": "x"}}',
+    )
+    assert response.status_code == 200, response.text
 
 
 def test_error_names_the_field(client: TestClient, alice: Account, agent_id: str) -> None:
