@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -18,7 +19,7 @@ from api.config import Settings, get_settings
 from api.context import AppContext
 from api.db.state import IllegalTransition
 from api.errors import BredgioError
-from api.routes import agents, auth, extension, logs, media, schedules, tasks
+from api.routes import agents, auth, extension, logs, media, profiles, schedules, tasks
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, error: ValidationError) -> JSONResponse:
         return _envelope(400, _describe_validation(list(error.errors())))
 
+    @app.exception_handler(DataError)
+    async def _data(_: Request, error: DataError) -> JSONResponse:
+        # PostgreSQL refuses some values SQLite stores (a NUL character, say); they come
+        # from the request, so they are the caller's to fix, not a server error.
+        log.info("database refused a value: %s", error.orig)
+        return _envelope(400, "Invalid value in request (unsupported characters?)")
+
     @app.exception_handler(IllegalTransition)
     async def _transition(_: Request, error: IllegalTransition) -> JSONResponse:
         return _envelope(409, f"Task is already {error.current}")
@@ -157,7 +165,7 @@ def create_app(
     app.state.context = context
     app.add_middleware(FormAsJson)
     install_error_handlers(app)
-    for module in (auth, agents, tasks, schedules, media, logs, extension):
+    for module in (auth, agents, profiles, tasks, schedules, media, logs, extension):
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -3,8 +3,12 @@ and works while ``bredgio up`` is running."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
+import subprocess
 import sys
+import threading
 
 import click
 
@@ -33,14 +37,48 @@ def main() -> None:
     BREDGIO_DATABASE_URL, BREDGIO_REDIS_URL, BREDGIO_SECRET_KEY, ...)."""
 
 
-def _serve(context: AppContext, host: str, port: int, *, embedded: bool) -> None:
+def _serve(context: AppContext, host: str, port: int, *, redis_url: str | None) -> None:
     import uvicorn
 
     from api.app import create_app
     from api.components import components_for
 
-    app = create_app(context, lifespans=components_for(context, embedded=embedded))
+    app = create_app(context, lifespans=components_for(context, redis_url=redis_url))
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+
+
+class _Supervisor:
+    """Keeps the runner process of ``bredgio up`` alive and stops it with the server."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.argv = argv
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="runner-supervisor", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            self.process = subprocess.Popen(self.argv, env=self.env)
+            code = self.process.wait()
+            if self.stopping.is_set():
+                return
+            click.echo(f"runner exited with {code}; restarting in 1 s", err=True)
+            self.stopping.wait(1.0)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def _bootstrap_admin(context: AppContext) -> tuple[str, str, str] | None:
@@ -86,7 +124,25 @@ def up(host: str, port: int) -> None:
     else:
         click.echo("Log in with your account; create API tokens with `bredgio pat create EMAIL`.")
     click.echo("")
-    _serve(context, host, port, embedded=True)
+    redis_url = context.settings.redis_url
+    embedded = None
+    if not redis_url:
+        from api.embedded_redis import EmbeddedRedis
+
+        embedded = EmbeddedRedis(
+            context.settings.resolved_data_dir / "redis", context.settings.embedded_redis_url_file
+        )
+        redis_url = embedded.start()
+    env = {**os.environ, "BREDGIO_REDIS_URL": redis_url}
+    env["BREDGIO_DATA_DIR"] = str(context.settings.resolved_data_dir)
+    supervisor = _Supervisor([sys.executable, "-m", "api.cli", "runner"], env)
+    supervisor.start()
+    try:
+        _serve(context, host, port, redis_url=redis_url)
+    finally:
+        supervisor.stop()
+        if embedded is not None:
+            embedded.stop()
 
 
 @main.command()
@@ -95,7 +151,27 @@ def up(host: str, port: int) -> None:
 def api(host: str, port: int) -> None:
     """Run only the HTTP API (production: with BREDGIO_DATABASE_URL and BREDGIO_REDIS_URL,
     next to `bredgio scheduler` and `bredgio runner` processes)."""
-    _serve(_context(), host, port, embedded=False)
+    context = _context()
+    _serve(context, host, port, redis_url=context.settings.resolved_redis_url())
+
+
+@main.command()
+def runner() -> None:
+    """Run a runner worker: it owns Chromium and runs the tasks of runner agents.
+    Needs BREDGIO_REDIS_URL (or a `bredgio up` running on the same data dir). Start
+    several, on several hosts, against the same database, Redis and profiles volume."""
+    import logging
+
+    from runner.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s runner %(levelname)s %(message)s")
+    settings = Settings()
+    redis_url = settings.resolved_redis_url()
+    if not redis_url:
+        click.echo("error: set BREDGIO_REDIS_URL (or start `bredgio up` first)", err=True)
+        sys.exit(2)
+    AppContext.create(settings).db.dispose()  # migrate before the worker starts
+    run_worker(settings, redis_url)
 
 
 @main.command()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from api.app import Lifespan
 from api.context import AppContext
+from api.queue import queue_component
 
 
-def components_for(context: AppContext, *, embedded: bool) -> list[Lifespan]:
-    """What runs inside the API process: in ``bredgio up`` (``embedded``) everything,
-    in ``bredgio api`` only what must live next to the HTTP server."""
-    return []
+def components_for(context: AppContext, *, redis_url: str | None) -> list[Lifespan]:
+    """What runs inside an API process: the task queue when Redis is configured."""
+    components: list[Lifespan] = []
+    if redis_url:
+        components.append(queue_component(redis_url))
+    return components

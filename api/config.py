@@ -62,6 +62,29 @@ class Settings(BaseSettings):
         30_000, description="How long a SQLite writer waits for the write lock."
     )
     media_max_bytes: int = Field(10 * 1024 * 1024, description="Largest accepted upload.")
+    chromium_path: str = Field(
+        "/usr/bin/chromium",
+        description="The Chromium binary runners launch (Debian's by default).",
+    )
+    runner_max_browsers: int = Field(
+        4, ge=1, description="Most browsers (agents) one runner process keeps open at once."
+    )
+    runner_idle_close_s: float = Field(
+        300.0, gt=0, description="Close an agent's browser after this long unused."
+    )
+    runner_poll_delay_s: float = Field(
+        0.01, gt=0, description="How often a runner polls Redis for new jobs."
+    )
+    runner_headless: bool = Field(True, description="Run browsers headless.")
+    runner_trace: bool = Field(
+        True, description="Record a Playwright trace of every task (GET /api/tasks/:id/trace)."
+    )
+    reconcile_interval_s: float = Field(
+        2.0, gt=0, description="How often pending tasks that Redis lost are re-enqueued."
+    )
+    profile_op_timeout_s: float = Field(
+        90.0, gt=0, description="How long cookie import/export and login checks may take."
+    )
     origins: SiteOrigins = Field(default_factory=SiteOrigins)
     facebook_origin: str | None = Field(
         None, description="Overrides origins.facebook (BREDGIO_FACEBOOK_ORIGIN)."
@@ -94,6 +117,22 @@ class Settings(BaseSettings):
     @property
     def profiles_dir(self) -> Path:
         return self.resolved_data_dir / "profiles"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.resolved_data_dir / "artifacts"
+
+    @property
+    def embedded_redis_url_file(self) -> Path:
+        return self.resolved_data_dir / "redis" / "url"
+
+    def resolved_redis_url(self) -> str | None:
+        """``BREDGIO_REDIS_URL``, else the embedded server's URL if one is running for
+        this data dir (``bredgio up`` writes it), else None."""
+        if self.redis_url:
+            return self.redis_url
+        path = self.embedded_redis_url_file
+        return path.read_text().strip() if path.exists() else None
 
     def resolved_secret_key(self) -> str:
         """The configured secret, or the one generated on first use and kept in the

@@ -40,13 +40,16 @@ class Caller:
     via: str  # "pat" or "session"
 
 
-def get_caller(request: Request, session: SessionDep, context: ContextDep) -> Caller:
-    user, via = auth_service.authenticate_request(
-        session,
-        context,
-        authorization=request.headers.get("authorization"),
-        session_cookie=request.cookies.get(auth_service.SESSION_COOKIE),
-    )
+def get_caller(request: Request, context: ContextDep) -> Caller:
+    """Authenticate in a short read transaction of its own, so that the request's unit
+    of work takes the write lock only when (and if) it writes."""
+    with context.db.unit(write=False) as session:
+        user, via = auth_service.authenticate_request(
+            session,
+            context,
+            authorization=request.headers.get("authorization"),
+            session_cookie=request.cookies.get(auth_service.SESSION_COOKIE),
+        )
     return Caller(user=user, via=via)
 
 

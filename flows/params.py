@@ -1,32 +1,19 @@
-"""The task catalogue: the twelve actions, the five platforms, each action's ``params``
-shape and each platform's content limits. The API validates dispatches with these; flows
-read their params through them."""
+"""The actions and platforms of the API document, and the ``params`` shape of each action.
+
+``validate_params`` is what the API checks at dispatch (400 on a bad shape); flows parse
+the same models when they run, so a task can never reach a flow with params the API
+would have refused.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-ACTIONS: tuple[str, ...] = (
-    "post",
-    "post-to-groups",
-    "comment",
-    "comment-feed",
-    "fetch-posts",
-    "search",
-    "smart-post",
-    "smart-comment",
-    "friend-msg",
-    "send-msg",
-    "group-outreach",
-    "auto-outreach",
-)
-PLATFORMS: tuple[str, ...] = ("facebook", "twitter", "instagram", "linkedin", "threads")
-MEDIA_TYPES: tuple[str, ...] = ("image/jpeg", "image/png", "image/webp", "image/gif")
-
+Platform = Literal["facebook", "twitter", "instagram", "linkedin", "threads"]
 Action = Literal[
     "post",
     "post-to-groups",
@@ -41,181 +28,187 @@ Action = Literal[
     "group-outreach",
     "auto-outreach",
 ]
-Platform = Literal["facebook", "twitter", "instagram", "linkedin", "threads"]
+MediaType = Literal["image/jpeg", "image/png", "image/webp", "image/gif"]
 
-MAX_CONTENT_CHARS: dict[str, int] = {
-    "facebook": 63_206,
-    "twitter": 280,
-    "instagram": 2_200,
-    "linkedin": 3_000,
-    "threads": 500,
-}
-MAX_IMAGES: dict[str, int] = {"twitter": 4, "instagram": 10, "threads": 10, "linkedin": 9}
+PLATFORMS: tuple[str, ...] = get_args(Platform)
+ACTIONS: tuple[str, ...] = get_args(Action)
+SUPPORTED_MEDIA_TYPES: tuple[str, ...] = get_args(MediaType)
+
+FACEBOOK_MAX_CHARS = 63_206
+TWITTER_MAX_WEIGHT = 280
+TWITTER_URL_WEIGHT = 23
+TWITTER_MAX_IMAGES = 4
 
 
 class ParamsError(ValueError):
-    """Params that do not fit their action or platform; ``message`` is shown to users."""
+    """``params`` do not fit the action; the message names the field
+    (``params.content: Field required``)."""
 
 
 class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
 
-class MediaItem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MediaItem(_Params):
+    """One image to attach, in attachment order; the executor fetches ``url``."""
 
-    url: str = Field(min_length=1, max_length=2048)
-    type: Literal["image/jpeg", "image/png", "image/webp", "image/gif"]
-
-    @field_validator("url")
-    @classmethod
-    def _url_shape(cls, value: str) -> str:
-        if not (value.startswith("/api/media-proxy/") or re.match(r"^https?://\S+$", value)):
-            raise ValueError("must be a /api/media-proxy/ path or an http(s) URL")
-        return value
-
-
-def _text(min_length: int = 1) -> Any:
-    return Field(min_length=min_length)
+    url: str = Field(min_length=1)
+    type: MediaType
 
 
 class PostParams(_Params):
-    content: str = ""
+    """``post``: ``content`` (newlines preserved) and optional images."""
+
+    content: str
     media: list[MediaItem] | None = None
 
+    @model_validator(mode="after")
+    def _something_to_post(self) -> PostParams:
+        if not self.content.strip() and not self.media:
+            raise ValueError("content must not be empty")
+        return self
 
-class PostToGroupsParams(_Params):
-    content: str = _text()
-    topic: str | None = Field(None, min_length=1, max_length=200)
-    groupUrls: list[str] | None = Field(None, min_length=1, max_length=100)
-    maxGroups: int = Field(5, ge=1, le=100)
-    intervalSec: int = Field(300, ge=0, le=86_400)
-    media: list[MediaItem] | None = None
+
+class GroupPostParams(PostParams):
+    """``post-to-groups``: the given ``groupUrls``, or the joined groups whose name
+    contains ``topic``; at most ``maxGroups``, ``intervalSec`` apart."""
+
+    topic: str | None = None
+    group_urls: list[str] | None = Field(None, alias="groupUrls")
+    max_groups: int = Field(5, alias="maxGroups", ge=1, le=100)
+    interval_sec: float = Field(300, alias="intervalSec", ge=0, le=86_400)
+
+    @model_validator(mode="after")
+    def _has_targets(self) -> GroupPostParams:
+        if not self.group_urls and not (self.topic or "").strip():
+            raise ValueError("topic or groupUrls is required")
+        return self
 
 
 class CommentParams(_Params):
-    postUrl: str = _text()
-    content: str = _text()
+    post_url: str = Field(alias="postUrl", min_length=1)
+    content: str = Field(min_length=1)
 
 
 class CommentFeedParams(_Params):
-    feedUrl: str = _text()
-    content: str = _text()
+    feed_url: str = Field(alias="feedUrl", min_length=1)
+    content: str = Field(min_length=1)
 
 
 class FetchPostsParams(_Params):
-    feedUrl: str = _text()
-    limit: int = Field(10, ge=1, le=200)
+    feed_url: str = Field(alias="feedUrl", min_length=1)
+    limit: int = Field(10, ge=1, le=500)
 
 
 class SearchParams(_Params):
-    query: str = _text()
+    query: str = Field(min_length=1)
 
 
 class SmartPostParams(_Params):
-    topic: str = _text()
+    topic: str = Field(min_length=1)
     tone: str | None = None
 
 
 class SmartCommentParams(_Params):
-    postUrl: str = _text()
+    post_url: str = Field(alias="postUrl", min_length=1)
     stance: str | None = None
 
 
-class FriendMsgParams(_Params):
-    userId: str = _text()
-    content: str = _text()
+class FriendMessageParams(_Params):
+    user_id: str = Field(alias="userId", min_length=1)
+    content: str = Field(min_length=1)
 
 
-class SendMsgParams(_Params):
-    threadId: str = _text()
-    content: str = _text()
+class SendMessageParams(_Params):
+    thread_id: str = Field(alias="threadId", min_length=1)
+    content: str = Field(min_length=1)
 
 
 class GroupOutreachParams(_Params):
-    groupUrl: str = _text()
-    template: str = _text()
+    group_url: str = Field(alias="groupUrl", min_length=1)
+    template: str = Field(min_length=1)
 
 
 class AutoOutreachParams(_Params):
-    policyId: str = _text()
+    policy_id: str = Field(alias="policyId", min_length=1)
 
 
 PARAMS_MODELS: dict[str, type[_Params]] = {
     "post": PostParams,
-    "post-to-groups": PostToGroupsParams,
+    "post-to-groups": GroupPostParams,
     "comment": CommentParams,
     "comment-feed": CommentFeedParams,
     "fetch-posts": FetchPostsParams,
     "search": SearchParams,
     "smart-post": SmartPostParams,
     "smart-comment": SmartCommentParams,
-    "friend-msg": FriendMsgParams,
-    "send-msg": SendMsgParams,
+    "friend-msg": FriendMessageParams,
+    "send-msg": SendMessageParams,
     "group-outreach": GroupOutreachParams,
     "auto-outreach": AutoOutreachParams,
 }
 
-# X counts most Latin, Greek, Cyrillic and punctuation as 1 and everything else (CJK,
-# emoji) as 2; every URL counts 23 whatever its length (twitter-text v3 configuration).
-_X_LIGHT_RANGES = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
-_X_URL = re.compile(r"https?://\S+|\bwww\.\S+", re.IGNORECASE)
-_X_URL_WEIGHT = 23
+_URL = re.compile(r"https?://\S+", re.IGNORECASE)
+_ZERO_WEIGHT = {0xFE0E, 0xFE0F, 0x200D}
+
+
+def _char_weight(char: str) -> int:
+    code = ord(char)
+    if code in _ZERO_WEIGHT or unicodedata.category(char) == "Mn":
+        return 0
+    if code <= 4351 or 8192 <= code <= 8205 or 8208 <= code <= 8223 or 8242 <= code <= 8247:
+        return 1
+    return 2
 
 
 def twitter_length(text: str) -> int:
-    """The length X shows for ``text`` (limit 280)."""
-    text = unicodedata.normalize("NFC", text)
-    length = _X_URL_WEIGHT * len(_X_URL.findall(text))
-    remainder = _X_URL.sub("", text)
-    for char in remainder:
-        code = ord(char)
-        light = any(lo <= code <= hi for lo, hi in _X_LIGHT_RANGES)
-        length += 1 if light else 2
-    return length
+    """X's weighted length: CJK and emoji count 2, any URL 23, the rest 1."""
+    weight = 0
+    position = 0
+    for match in _URL.finditer(text):
+        weight += sum(_char_weight(c) for c in text[position : match.start()])
+        weight += TWITTER_URL_WEIGHT
+        position = match.end()
+    return weight + sum(_char_weight(c) for c in text[position:])
 
 
-def content_length(platform: str, text: str) -> int:
-    if platform == "twitter":
-        return twitter_length(text)
-    return len(text)
-
-
-def _describe(error: ValidationError) -> str:
+def _messages(error: ValidationError) -> str:
     parts = []
     for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"])
-        parts.append(f"params.{where}: {item['msg']}" if where else f"params: {item['msg']}")
+        location = ".".join(str(part) for part in ("params", *item["loc"]))
+        message = item["msg"].removeprefix("Value error, ")
+        parts.append(f"{location}: {message}")
     return "; ".join(parts)
 
 
-def validate_params(action: str, platform: str, params: Any) -> dict[str, Any]:
-    """Check ``params`` against the action's shape and the platform's limits; return
-    them normalised. Raises :class:`ParamsError` with a message naming the field."""
+def parse_params(action: str, params: Any) -> _Params:
+    """The validated model of ``params`` for ``action`` (no platform limits)."""
     model = PARAMS_MODELS.get(action)
     if model is None:
-        raise ParamsError(f"action must be one of: {', '.join(ACTIONS)}")
+        raise ParamsError(f"action: unknown action {action!r}")
     if not isinstance(params, dict):
-        raise ParamsError("params must be an object")
+        raise ParamsError("params: must be an object")
     try:
-        parsed = model.model_validate(params)
+        return model.model_validate(params)
     except ValidationError as error:
-        raise ParamsError(_describe(error)) from None
+        raise ParamsError(_messages(error)) from None
 
-    content = getattr(parsed, "content", None)
-    media = getattr(parsed, "media", None) or []
-    if action == "post" and not (content or "").strip() and not media:
-        raise ParamsError("params.content is required (or attach media)")
-    if isinstance(content, str) and platform in MAX_CONTENT_CHARS:
-        limit = MAX_CONTENT_CHARS[platform]
-        length = content_length(platform, content)
-        if length > limit:
+
+def validate_params(action: str, platform: str, params: Any) -> dict[str, Any]:
+    """Check ``params`` for ``action`` on ``platform`` and return them as stored (the
+    keys the caller sent, camelCase). Raises :class:`ParamsError`."""
+    if platform not in PLATFORMS:
+        raise ParamsError(f"platform: unknown platform {platform!r}")
+    model = parse_params(action, params)
+    content = getattr(model, "content", None)
+    media = getattr(model, "media", None) or []
+    if platform == "twitter" and isinstance(content, str):
+        if twitter_length(content) > TWITTER_MAX_WEIGHT:
             raise ParamsError(
-                f"params.content is too long for {platform}: {length} characters, max {limit}"
+                f"params.content: longer than X's {TWITTER_MAX_WEIGHT} weighted characters"
             )
-    max_images = MAX_IMAGES.get(platform)
-    if max_images is not None and len(media) > max_images:
-        raise ParamsError(f"params.media: {platform} allows at most {max_images} images")
-    if action == "post-to-groups" and not (parsed.topic or parsed.groupUrls):  # type: ignore[attr-defined]
-        raise ParamsError("params.topic or params.groupUrls is required")
-    return parsed.model_dump(exclude_none=True)
+        if len(media) > TWITTER_MAX_IMAGES:
+            raise ParamsError(f"params.media: X allows at most {TWITTER_MAX_IMAGES} images")
+    if platform == "facebook" and isinstance(content, str) and len(content) > FACEBOOK_MAX_CHARS:
+        raise ParamsError(f"params.content: longer than Facebook's {FACEBOOK_MAX_CHARS} characters")
+    return model.model_dump(mode="json", by_alias=True, exclude_unset=True)

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
+from api import security
 from api.app import create_app
 from api.config import Settings
 from api.context import AppContext
@@ -20,6 +22,9 @@ from tests.fixtures.postgres import postgres_cluster
 from tests.helpers import Account, make_account
 
 BACKENDS = ("sqlite", "postgresql")
+
+# Cheap argon2 parameters for the many accounts tests create; hashes stay real argon2id.
+security._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 TEST_SECRET = "test-secret-key-0123456789abcdef"
 
 

@@ -9,15 +9,17 @@ busy timeout). Read sessions begin deferred, so readers never queue behind write
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
 from api.config import Settings
 
 WRITE_OPTION = "bredgio_write"
+_HOLDS_WRITE_LOCK = "bredgio_holds_write_lock"
 
 
 def is_sqlite(url: str) -> bool:
@@ -55,11 +57,33 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    # Writers of this process queue on a lock taken just before BEGIN IMMEDIATE and
+    # released when the connection returns to the pool (after COMMIT or ROLLBACK): they
+    # then wait in order instead of polling SQLite's busy handler, which sleeps with a
+    # growing back-off and wastes most of the time under contention. Writers in other
+    # processes (the CLI, runners) still wait on the busy timeout.
+    write_lock = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if conn.get_execution_options().get(WRITE_OPTION, True):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
+        if not conn.get_execution_options().get(WRITE_OPTION, True):
             conn.exec_driver_sql("BEGIN")
+            return
+        record_info = conn.connection._connection_record.info
+        if not record_info.get(_HOLDS_WRITE_LOCK):
+            if not write_lock.acquire(timeout=busy_timeout_ms / 1000):
+                raise exc.OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+            record_info[_HOLDS_WRITE_LOCK] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            record_info.pop(_HOLDS_WRITE_LOCK, None)
+            write_lock.release()
+            raise
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record.info.pop(_HOLDS_WRITE_LOCK, False):
+            write_lock.release()
 
     return engine

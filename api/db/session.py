@@ -7,9 +7,8 @@ registered with :func:`after_commit` and runs once the transaction is durable.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 
 from sqlalchemy import Engine, event
 from sqlmodel import Session
@@ -22,17 +21,10 @@ _AFTER_COMMIT = "bredgio_after_commit"
 
 
 class Database:
-    """Owns the engine and hands out sessions.
-
-    On SQLite, write units of one process take a process-wide lock before they begin:
-    writers then queue in order instead of polling SQLite's busy handler, which sleeps
-    with growing back-off and wastes most of the time under contention. Writers in other
-    processes (the CLI, a runner) still wait on the busy timeout.
-    """
+    """Owns the engine and hands out sessions."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
         self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
         self._read_engine = engine.execution_options(**{WRITE_OPTION: False})
 
@@ -45,8 +37,7 @@ class Database:
     @contextmanager
     def unit(self, *, write: bool = True) -> Iterator[Session]:
         """A session that commits when the block ends without error."""
-        guard = self._write_lock if write and self._write_lock is not None else nullcontext()
-        with guard, self.session(write=write) as session:
+        with self.session(write=write) as session:
             try:
                 yield session
                 session.commit()

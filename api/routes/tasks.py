@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import FileResponse
 
-from api.deps import CurrentUser, SessionDep
+from api import artifacts
+from api.deps import ContextDep, CurrentUser, SessionDep
+from api.errors import NotFound
 from api.schemas.tasks import TaskDetailResponse, TaskListResponse
 from api.services import tasks as task_service
 
@@ -39,3 +42,27 @@ def get_task(task_id: str, user: CurrentUser, session: SessionDep) -> TaskDetail
     return TaskDetailResponse(
         task=task_service.to_detail(task, task_service.log_entries(session, task.id))
     )
+
+
+@router.get("/api/tasks/{task_id}/trace", response_class=FileResponse)
+def get_trace(
+    task_id: str, user: CurrentUser, session: SessionDep, context: ContextDep
+) -> FileResponse:
+    """The task's Playwright trace (open it with ``playwright show-trace trace.zip``)."""
+    task = task_service.get_owned(session, user, task_id)
+    path = artifacts.trace_path(context.settings.artifacts_dir, task.id)
+    if not path.is_file():
+        raise NotFound("This task has no trace (yet)")
+    return FileResponse(path, media_type="application/zip", filename=f"trace-{task.id}.zip")
+
+
+@router.get("/api/tasks/{task_id}/steps/{index}/screenshot", response_class=FileResponse)
+def get_step_screenshot(
+    task_id: str, index: int, user: CurrentUser, session: SessionDep, context: ContextDep
+) -> FileResponse:
+    """PNG of the page at the failing step ``index`` (0-based position in ``log``)."""
+    task = task_service.get_owned(session, user, task_id)
+    path = artifacts.screenshot_path(context.settings.artifacts_dir, task.id, index)
+    if index < 0 or not path.is_file():
+        raise NotFound("No screenshot for this step")
+    return FileResponse(path, media_type="image/png")

@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, Field, NaiveDatetime
 
+from api.errors import BadRequest
 from api.schemas.common import Request
 from flows.catalog import Action, Platform
 
@@ -84,4 +85,9 @@ class TaskDetailResponse(BaseModel):
 def as_utc(value: datetime) -> datetime:
     from datetime import UTC
 
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-12:00 lies past year 9999 in UTC
+        raise BadRequest("dates must lie between the years 1 and 9999 in UTC") from None

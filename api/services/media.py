@@ -51,7 +51,10 @@ def store_upload(
         raise BadRequest("Empty file")
     content_type = sniff_type(head)
     if content_type is None:
-        raise BadRequest(f"Unsupported type: {declared_type or 'unknown'}")
+        raise BadRequest(
+            f"Unsupported type: {declared_type or 'unknown'} "
+            "(the bytes are not a JPEG, PNG, WebP or GIF image)"
+        )
     key = f"bredgio/{user.id}/{int(time.time() * 1000)}-{secrets.token_hex(8)}"
     key += f".{_EXTENSIONS[content_type]}"
     target = media_dir / key

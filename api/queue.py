@@ -1,0 +1,127 @@
+"""The API's side of the task queue: arq wake-ups sent after a task's row is committed,
+and profile operations (cookie import/export, login checks) that only a runner may do
+because runners own every browser.
+
+Jobs carry IDs only and use JSON, never pickle. The database stays the source of truth:
+a wake-up lost here is re-sent by the runners' reconciler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+from arq.jobs import Job
+from fastapi import FastAPI
+
+from api.context import AppContext
+from api.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "bredgio:runner"
+DRAIN_JOB = "drain_agent"
+PROFILE_JOB = "profile_op"
+
+
+def drain_job_id(agent_id: str) -> str:
+    return f"drain:{agent_id}"
+
+
+def serialize(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), default=str).encode()
+
+
+def deserialize(data: bytes) -> Any:
+    return json.loads(data)
+
+
+def redis_settings(url: str) -> RedisSettings:
+    if url.startswith("unix://"):
+        return RedisSettings(unix_socket_path=url.removeprefix("unix://"))
+    return RedisSettings.from_dsn(url)
+
+
+async def connect(url: str) -> ArqRedis:
+    return await create_pool(
+        redis_settings(url),
+        job_serializer=serialize,
+        job_deserializer=deserialize,
+        default_queue_name=QUEUE_NAME,
+    )
+
+
+async def wake_agent(redis: ArqRedis, agent_id: str) -> None:
+    """Ask a runner to drain the agent's runnable tasks (no-op if one already is queued)."""
+    await redis.enqueue_job(
+        DRAIN_JOB, agent_id, _job_id=drain_job_id(agent_id), _queue_name=QUEUE_NAME
+    )
+
+
+class TaskQueue:
+    """Holds the API process's Redis pool and turns committed task ids into wake-ups."""
+
+    def __init__(self, context: AppContext, redis: ArqRedis) -> None:
+        self.context = context
+        self.redis = redis
+        self.loop = asyncio.get_running_loop()
+
+    def wake_task(self, task_id: str) -> None:
+        """Called after commit, possibly from a worker thread."""
+        from api.db.models import Agent, Task
+
+        with self.context.db.unit(write=False) as session:
+            task = session.get(Task, task_id)
+            agent = session.get(Agent, task.agent_id) if task is not None else None
+            if task is None or agent is None or agent.executor != "runner":
+                return
+            agent_id = agent.id
+        future = asyncio.run_coroutine_threadsafe(wake_agent(self.redis, agent_id), self.loop)
+        future.add_done_callback(_log_failure)
+
+    async def profile_op(self, agent_id: str, op: str, payload: dict[str, Any]) -> Any:
+        """Run a profile operation in a runner and wait for its JSON result."""
+        timeout = self.context.settings.profile_op_timeout_s
+        try:
+            job: Job | None = await self.redis.enqueue_job(
+                PROFILE_JOB, agent_id, op, payload, _queue_name=QUEUE_NAME
+            )
+            assert job is not None
+            result = await job.result(timeout=timeout, poll_delay=0.05)
+        except TimeoutError:
+            raise ServiceUnavailable(
+                "No runner answered in time; is `bredgio runner` running?"
+            ) from None
+        except OSError as error:
+            raise ServiceUnavailable(f"The task queue (Redis) is unreachable: {error}") from None
+        return result
+
+
+def _log_failure(future: Any) -> None:
+    error = future.exception()
+    if error is not None:
+        log.warning("task wake-up not sent (the reconciler will retry): %s", error)
+
+
+def queue_component(url: str) -> Any:
+    """A lifespan component connecting the API to the queue."""
+
+    @asynccontextmanager
+    async def component(app: FastAPI, context: AppContext) -> AsyncIterator[None]:
+        redis = await connect(url)
+        queue = TaskQueue(context, redis)
+        app.state.queue = queue
+        context.task_wakeups.append(queue.wake_task)
+        try:
+            yield
+        finally:
+            context.task_wakeups.remove(queue.wake_task)
+            await redis.aclose()
+
+    return component

@@ -1,0 +1,233 @@
+"""Running tasks: claim an agent's next task, lease its browser from the pool, run the
+flow through a PlaywrightExecutor, and persist the outcome, a trace and, on failure, a
+screenshot of the failing step.
+
+Playwright errors never leave this package: the executor translates command errors, and
+this module maps the pool's errors to task error codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from playwright.async_api import Error as PlaywrightError
+from sqlmodel import Session
+
+from api import artifacts
+from api.context import AppContext
+from api.db.models import TaskStatus
+from api.services import execution
+from api.services.execution import TaskRun
+from flows.context import Origins
+from flows.engine import FlowOutcome, run_flow, verify_flow
+from flows.sink import LogEntry
+from profiles.settings import BrowserSettings
+from runner.media import MediaFetcher
+from runner.playwright_executor import PlaywrightExecutor
+from runner.pool import AgentBusy, BrowserPool, LaunchFailed, PoolClosed, PoolError, PoolFull
+from runner.sink import DbSink
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_STATUS = {
+    "completed": TaskStatus.completed,
+    "failed": TaskStatus.failed,
+    "cancelled": TaskStatus.cancelled,
+}
+
+
+class TaskRunner:
+    """Runs the tasks of runner agents on this process's browser pool."""
+
+    def __init__(self, context: AppContext, pool: BrowserPool) -> None:
+        self.context = context
+        self.pool = pool
+        self.fetch_media = MediaFetcher(context)
+        site = context.settings.site_origins
+        self.origins = Origins(facebook=site.facebook, twitter=site.twitter)
+
+    async def _db(self, work: Callable[[Session], T], *, write: bool = True) -> T:
+        def in_unit() -> T:
+            with self.context.db.unit(write=write) as session:
+                return work(session)
+
+        return await asyncio.to_thread(in_unit)
+
+    async def drain(self, agent_id: str) -> int:
+        """Run the agent's runnable tasks one at a time, oldest first; returns how many
+        ran. Stops when none is left or the agent cannot run now."""
+        ran = 0
+        while True:
+            run = await self._db(lambda s: execution.claim_next(s, agent_id))
+            if run is None:
+                return ran
+            if not await self.execute(run):
+                return ran
+            ran += 1
+
+    async def execute(self, run: TaskRun) -> bool:
+        """Run one claimed task to its end. False when it was handed back because no
+        browser could be had right now (the caller should stop draining)."""
+        if not await self._db(lambda s: execution.start(s, run.task_id)):
+            return True
+        sink = DbSink(self.context, run)
+        try:
+            settings = BrowserSettings.model_validate(run.browser)
+            async with self.pool.session(run.agent_id, settings) as browser:
+                page = await browser.page()
+                tracing = await self._start_trace(browser.context)
+                try:
+                    outcome = await self._run_flow(run, page, sink)
+                    if outcome.status == "failed":
+                        await self._screenshot(run, page, sink)
+                finally:
+                    if tracing:
+                        await self._stop_trace(run, browser.context)
+        except (AgentBusy, PoolFull) as error:
+            await sink.log(LogEntry("acquire_browser", "warn", str(error)))
+            await self._db(lambda s: _hand_back_running(s, run.task_id))
+            return False
+        except (LaunchFailed, PoolClosed, PoolError) as error:
+            outcome = FlowOutcome("failed", None, "browser_unavailable", str(error))
+            await sink.log(
+                LogEntry("launch_browser", "error", str(error), None, outcome.error_code)
+            )
+        await self._finish(run, outcome)
+        return True
+
+    async def _run_flow(self, run: TaskRun, page: Any, sink: DbSink) -> FlowOutcome:
+        executor = PlaywrightExecutor(page, self.fetch_media)
+        flow = verify_flow if run.passed_point_of_no_return else run_flow
+        return await flow(
+            run.action,
+            run.platform,
+            run.params,
+            executor,
+            sink,
+            self.origins,
+            timeout_s=float(run.timeout_sec),
+        )
+
+    async def _finish(self, run: TaskRun, outcome: FlowOutcome) -> None:
+        status = _STATUS[outcome.status]
+        await self._db(
+            lambda s: execution.finish(
+                s,
+                run.task_id,
+                status,
+                result=outcome.result,
+                error_code=outcome.error_code if status == TaskStatus.failed else None,
+                error_message=outcome.error_message if status == TaskStatus.failed else None,
+            )
+        )
+
+    async def _start_trace(self, context: Any) -> bool:
+        if not self.context.settings.runner_trace:
+            return False
+        try:
+            await context.tracing.start(screenshots=True, snapshots=True, sources=False)
+        except PlaywrightError as error:
+            log.warning("could not start a trace: %s", error)
+            return False
+        return True
+
+    async def _stop_trace(self, run: TaskRun, context: Any) -> None:
+        path = artifacts.trace_path(self.context.settings.artifacts_dir, run.task_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            await context.tracing.stop(path=str(path))
+        except PlaywrightError as error:
+            log.warning("could not save the trace of %s: %s", run.task_id, error)
+
+    async def _screenshot(self, run: TaskRun, page: Any, sink: DbSink) -> None:
+        index = sink.last_error_index
+        if index is None:
+            return
+        try:
+            png = await page.screenshot(type="png", timeout=10_000)
+        except PlaywrightError as error:
+            log.warning("no failure screenshot for %s: %s", run.task_id, error)
+            return
+        path = artifacts.screenshot_path(self.context.settings.artifacts_dir, run.task_id, index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(path.write_bytes, png)
+        url = f"/api/tasks/{run.task_id}/steps/{index}/screenshot"
+        await self._db(lambda s: execution.set_log_data(s, run.task_id, index, {"screenshot": url}))
+
+
+def _hand_back_running(session: Session, task_id: str) -> None:
+    """A task that could not get a browser goes back to the queue untouched."""
+    from api.db.models import Task
+    from api.db.state import transition
+
+    task = session.get(Task, task_id)
+    if task is not None and task.status == TaskStatus.running:
+        transition(task, TaskStatus.pending)
+        session.add(task)
+
+
+async def profile_operation(
+    context: AppContext, pool: BrowserPool, agent_id: str, op: str, payload: dict[str, Any]
+) -> dict[str, Any]:
+    """Cookie import/export and login checks, done inside the agent's pooled browser so
+    they never race a running task for the profile."""
+    from api.db.models import Agent
+    from profiles.cookies import Cookie, export_cookies, import_cookies
+    from profiles.health import LoginCheckFailed, login_status
+
+    def load(session: Session) -> dict[str, Any] | None:
+        agent = session.get(Agent, agent_id)
+        return None if agent is None else {"browser": agent.browser, "platforms": agent.platforms}
+
+    def read() -> dict[str, Any] | None:
+        with context.db.unit(write=False) as session:
+            return load(session)
+
+    agent = await asyncio.to_thread(read)
+    if agent is None:
+        return {"error": "agent not found"}
+    settings = BrowserSettings.model_validate(agent["browser"])
+    site = context.settings.site_origins
+    origins = {"facebook": site.facebook, "twitter": site.twitter}
+    async with pool.session(agent_id, settings) as browser:
+        if op == "import_cookies":
+            cookies = [Cookie.model_validate(c) for c in payload["cookies"]]
+            rejected = await import_cookies(browser.context, cookies)
+            # A clean close writes the cookies to disk now, so a crash cannot lose them.
+            browser.close_after_session = True
+            return {
+                "imported": len(cookies) - len(rejected),
+                "rejected": [c.model_dump(by_alias=True, exclude_none=True) for c in rejected],
+            }
+        if op == "export_cookies":
+            exported = await export_cookies(browser.context, payload.get("urls"))
+            return {"cookies": [c.model_dump(by_alias=True, exclude_none=True) for c in exported]}
+        if op == "login_check":
+            platforms = payload.get("platforms") or agent["platforms"]
+            results = []
+            for platform in platforms:
+                if platform not in origins:
+                    results.append(
+                        {"platform": platform, "loggedIn": False, "reason": "not supported yet"}
+                    )
+                    continue
+                try:
+                    status = await login_status(
+                        browser.context, platform, origins, deep=bool(payload.get("deep"))
+                    )
+                except (LoginCheckFailed, PlaywrightError) as error:
+                    results.append(
+                        {
+                            "platform": platform,
+                            "loggedIn": False,
+                            "reason": f"check failed: {error}",
+                        }
+                    )
+                else:
+                    results.append(status.model_dump(by_alias=True))
+            return {"platforms": results}
+    return {"error": f"unknown operation {op!r}"}

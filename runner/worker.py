@@ -1,0 +1,130 @@
+"""The arq worker (`bredgio runner`): owns Playwright and the browser pool, drains
+agents' tasks, performs profile operations, and re-sends wake-ups Redis lost."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from arq import func
+from arq.worker import Worker
+from playwright.async_api import async_playwright
+
+from api.config import Settings
+from api.context import AppContext
+from api.queue import (
+    DRAIN_JOB,
+    PROFILE_JOB,
+    QUEUE_NAME,
+    connect,
+    deserialize,
+    redis_settings,
+    serialize,
+    wake_agent,
+)
+from api.services import execution
+from runner.execute import TaskRunner, profile_operation
+from runner.pool import BrowserPool
+
+log = logging.getLogger(__name__)
+
+DRAIN_TIMEOUT_S = 24 * 3600
+
+
+async def drain_agent(ctx: dict[str, Any], agent_id: str) -> int:
+    runner: TaskRunner = ctx["task_runner"]
+    return await runner.drain(agent_id)
+
+
+async def profile_op(
+    ctx: dict[str, Any], agent_id: str, op: str, payload: dict[str, Any]
+) -> dict[str, Any]:
+    return await profile_operation(ctx["app_context"], ctx["pool"], agent_id, op, payload)
+
+
+async def reconcile(context: AppContext, redis: Any, interval_s: float) -> None:
+    """Every ``interval_s``: wake every runner agent with a runnable task and nothing in
+    flight. The database is the truth; this repairs wake-ups lost to a Redis restart,
+    a flush, or a race with a finishing drain job."""
+    while True:
+        try:
+
+            def due() -> list[str]:
+                with context.db.unit(write=False) as session:
+                    return execution.agents_with_runnable_tasks(session)
+
+            for agent_id in await asyncio.to_thread(due):
+                await wake_agent(redis, agent_id)
+        except Exception as error:
+            log.warning("reconcile pass failed: %s", error)
+        await asyncio.sleep(interval_s)
+
+
+def build_worker(settings: Settings, redis_url: str, *, burst: bool = False) -> Worker:
+    context = AppContext.create(settings)
+    state: dict[str, Any] = {}
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        playwright = await async_playwright().start()
+        pool = BrowserPool(
+            playwright,
+            profiles_root=settings.profiles_dir,
+            executable_path=settings.chromium_path,
+            max_browsers=settings.runner_max_browsers,
+            idle_close_s=settings.runner_idle_close_s,
+            headless=settings.runner_headless,
+        )
+        reaped = await pool.reap_orphans()
+        if reaped:
+            log.info("killed %d orphaned Chromium processes", len(reaped))
+        pool.start()
+        ctx.update(app_context=context, pool=pool, task_runner=TaskRunner(context, pool))
+        state["playwright"] = playwright
+        state["reconciler"] = asyncio.create_task(
+            reconcile(context, await connect(redis_url), settings.reconcile_interval_s)
+        )
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        reconciler = state.get("reconciler")
+        if reconciler is not None:
+            reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reconciler
+        pool = ctx.get("pool")
+        if pool is not None:
+            await pool.close()
+        playwright = state.get("playwright")
+        if playwright is not None:
+            await playwright.stop()
+        context.db.dispose()
+
+    return Worker(
+        functions=[
+            func(drain_agent, name=DRAIN_JOB, keep_result=0, timeout=DRAIN_TIMEOUT_S, max_tries=1),
+            func(
+                profile_op,
+                name=PROFILE_JOB,
+                keep_result=300,
+                timeout=settings.profile_op_timeout_s,
+                max_tries=1,
+            ),
+        ],
+        queue_name=QUEUE_NAME,
+        redis_settings=redis_settings(redis_url),
+        job_serializer=serialize,
+        job_deserializer=deserialize,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        max_jobs=settings.runner_max_browsers,
+        poll_delay=settings.runner_poll_delay_s,
+        handle_signals=True,
+        burst=burst,
+        health_check_interval=10,
+    )
+
+
+def run_worker(settings: Settings, redis_url: str) -> None:
+    worker = build_worker(settings, redis_url)
+    worker.run()
