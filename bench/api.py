@@ -216,7 +216,7 @@ def main() -> None:
         }
         rates: dict[str, list[float]] = {name: [] for name in scenarios}
         errors: dict[str, int] = dict.fromkeys(scenarios, 0)
-        for name, spec in scenarios.items():  # warm-up
+        for spec in scenarios.values():  # warm-up
             asyncio.run(load(*spec, seconds=1.0, connections=options.connections))
         for _ in range(options.rounds):
             for name, spec in scenarios.items():
@@ -227,7 +227,8 @@ def main() -> None:
                 errors[name] += failed
 
         print(
-            f"{options.rounds} rounds x {options.seconds:.0f} s, {options.connections} connections, SQLite, 1 uvicorn worker each"
+            f"{options.rounds} rounds x {options.seconds:.0f} s, "
+            f"{options.connections} connections, SQLite, 1 uvicorn worker each"
         )
         medians = {name: statistics.median(values) for name, values in rates.items()}
         for name, value in medians.items():

@@ -91,7 +91,8 @@ def measure(site: SiteServer, poll_delay_s: float, tasks: int) -> list[float]:
         client.post(f"/api/agents/{agent_id}/cookies", json={"cookies": cookies})
 
         def dispatch(n: int) -> tuple[float, str]:
-            body = {"action": "post", "platform": "twitter", "params": {"content": f"{n} {time.time()}"}}
+            content = f"{n} {time.time()}"
+            body = {"action": "post", "platform": "twitter", "params": {"content": content}}
             sent = time.time()
             response = client.post(f"/api/agents/{agent_id}/command", json=body)
             return sent, response.json()["task"]["taskId"]
@@ -102,7 +103,9 @@ def measure(site: SiteServer, poll_delay_s: float, tasks: int) -> list[float]:
         for n in range(tasks):
             sent, task_id = dispatch(100 + n)
             task = wait_done(client, task_id)
-            arrivals = [ts for ts, _, path in site.requests if ts >= sent and path != "/favicon.ico"]
+            arrivals = [
+                ts for ts, _, path in site.requests if ts >= sent and path != "/favicon.ico"
+            ]
             if task["status"] != "completed" or not arrivals:
                 raise RuntimeError(f"task did not post: {task}")
             latencies.append((min(arrivals) - sent) * 1000)
@@ -118,7 +121,7 @@ def measure(site: SiteServer, poll_delay_s: float, tasks: int) -> list[float]:
 def report(label: str, values: list[float]) -> float:
     values = sorted(values)
     p50 = statistics.median(values)
-    p95 = values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
+    p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
     print(f"  {label:38s} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms   (n={len(values)})")
     return p50
 

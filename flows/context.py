@@ -11,8 +11,11 @@ import asyncio
 import time
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
+from pydantic import BaseModel
+
+from flows.catalog import ParamsError, validate_params
 from flows.commands import Command
 from flows.executor import (
     Cancelled,
@@ -223,3 +226,16 @@ class FlowContext:
     def fail(self, code: str, message: str = "") -> NoReturn:
         """Stop the flow with a seed error code."""
         raise FlowFailure(code, message)
+
+
+P = TypeVar("P", bound=BaseModel)
+
+
+def read_params(ctx: FlowContext, model: type[P]) -> P:
+    """The task's params checked as the API checks them at dispatch, as ``model``; a bad
+    shape fails the flow with ``invalid_params`` before anything is opened."""
+    try:
+        clean = validate_params(ctx.action, ctx.platform, ctx.params)
+    except ParamsError as exc:
+        raise FlowFailure("invalid_params", str(exc)) from exc
+    return model.model_validate(clean)

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from flows.catalog import MediaItem, PostParams, PostToGroupsParams
 from flows.commands import Cookies, Navigate, Upload, UploadFile, Wait
-from flows.context import FlowContext, FlowFailure
+from flows.context import FlowContext, FlowFailure, read_params
 from flows.dom import (
     NOT_COMMENT_BOX,
     any_of,
@@ -29,7 +30,6 @@ from flows.dom import (
     upload_ms,
 )
 from flows.executor import Cancelled, CommandError, Disconnected
-from flows.params import GroupPostParams, MediaItem, ParamsError, PostParams, parse_params
 from flows.sink import OutreachAttempt
 
 # -- what the pages say, in both locales ---------------------------------------------
@@ -441,13 +441,6 @@ async def _profile_url(ctx: FlowContext) -> str | None:
     return None
 
 
-def _parse(action: str, params: dict[str, Any]) -> Any:
-    try:
-        return parse_params(action, params)
-    except ParamsError as exc:
-        raise FlowFailure("invalid_params", str(exc)) from exc
-
-
 # -- post ---------------------------------------------------------------------------------
 
 
@@ -456,13 +449,13 @@ class FacebookPost:
     ``{"post": {"url": <permalink>}}``."""
 
     async def run(self, ctx: FlowContext) -> dict[str, Any]:
-        params: PostParams = _parse("post", ctx.params)
+        params = read_params(ctx, PostParams)
         await _open(ctx, ctx.origins.facebook + "/", FEED_ENTRY)
         published = await _compose_and_publish(ctx, FEED_ENTRY, params.content, params.media or [])
         return {"post": {"url": published.url}}
 
     async def verify(self, ctx: FlowContext) -> dict[str, Any] | None:
-        params: PostParams = _parse("post", ctx.params)
+        params = read_params(ctx, PostParams)
         async with ctx.step("verify") as step:
             urls = [ctx.origins.facebook + "/"]
             profile = await _profile_url(ctx)
@@ -507,7 +500,7 @@ class FacebookPostToGroups:
     attempt is recorded per group."""
 
     async def run(self, ctx: FlowContext) -> dict[str, Any]:
-        params: GroupPostParams = _parse("post-to-groups", ctx.params)
+        params = read_params(ctx, PostToGroupsParams)
         targets = await self._targets(ctx, params)
         entries: dict[int, dict[str, Any]] = {}
 
@@ -518,7 +511,7 @@ class FacebookPostToGroups:
             outreach = {"posted": "sent", "pending_approval": "sent"}.get(status, status)
             await self._record(ctx, target, outreach, params, note)
 
-        chosen = [i for i, t in enumerate(targets) if t.url is not None][: params.max_groups]
+        chosen = [i for i, t in enumerate(targets) if t.url is not None][: params.maxGroups]
         for index, target in enumerate(targets):
             if target.url is None:
                 await settle(index, "skipped", "Not a group URL", errorCode="invalid_params")
@@ -537,10 +530,10 @@ class FacebookPostToGroups:
         for index in chosen:
             if abort is not None:
                 break
-            if submitted and params.interval_sec > 0:
+            if submitted and params.intervalSec > 0:
                 try:
-                    async with ctx.step("wait_interval", seconds=params.interval_sec):
-                        await ctx.pause(params.interval_sec)
+                    async with ctx.step("wait_interval", seconds=params.intervalSec):
+                        await ctx.pause(params.intervalSec)
                 except Cancelled:
                     await skip_rest("Task stopped", "cancelled")
                     raise
@@ -569,8 +562,8 @@ class FacebookPostToGroups:
         return {"groups": [entries[i] for i in sorted(entries)]}
 
     async def verify(self, ctx: FlowContext) -> dict[str, Any] | None:
-        params: GroupPostParams = _parse("post-to-groups", ctx.params)
-        targets = [t for t in await self._targets(ctx, params) if t.url][: params.max_groups]
+        params = read_params(ctx, PostToGroupsParams)
+        targets = [t for t in await self._targets(ctx, params) if t.url][: params.maxGroups]
         groups: list[dict[str, Any]] = []
         first: str | None = None
         async with ctx.step("verify") as step:
@@ -587,11 +580,11 @@ class FacebookPostToGroups:
             return None
         return {"groups": groups, "post": {"url": first}}
 
-    async def _targets(self, ctx: FlowContext, params: GroupPostParams) -> list[GroupTarget]:
-        if params.group_urls:
+    async def _targets(self, ctx: FlowContext, params: PostToGroupsParams) -> list[GroupTarget]:
+        if params.groupUrls:
             return [
                 GroupTarget(group_url(ctx.origins.facebook, raw), None, raw)
-                for raw in params.group_urls
+                for raw in params.groupUrls
             ]
         topic = (params.topic or "").strip().casefold()
         joins = ctx.origins.facebook + "/groups/joins/"
@@ -606,14 +599,14 @@ class FacebookPostToGroups:
                 GroupTarget(f"{ctx.origins.facebook}/groups/{g['id']}/", g["name"], g["id"])
                 for g in listing["groups"]
                 if topic in g["name"].casefold()
-            ][: params.max_groups]
+            ][: params.maxGroups]
             step.data["found"] = len(matches)
         if not matches:
             ctx.fail("fb_not_group_member", f"No joined group matches {params.topic!r}")
         return matches
 
     async def _post_to(
-        self, ctx: FlowContext, target: GroupTarget, params: GroupPostParams
+        self, ctx: FlowContext, target: GroupTarget, params: PostToGroupsParams
     ) -> Published:
         assert target.url is not None
         state = await _open(ctx, target.url, GROUP_ENTRY, group=target.url)
@@ -630,7 +623,7 @@ class FacebookPostToGroups:
         ctx: FlowContext,
         target: GroupTarget,
         result: str,
-        params: GroupPostParams,
+        params: PostToGroupsParams,
         error: str | None = None,
     ) -> None:
         await ctx.sink.outreach(

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from flows.catalog import ACTIONS, PLATFORMS
 from flows.context import FlowContext
 from flows.facebook import FacebookPost, FacebookPostToGroups
-from flows.params import ACTIONS, PLATFORMS
 from flows.twitter import TwitterPost
 
 __all__ = ["ACTIONS", "FLOWS", "PLATFORMS", "Flow", "get_flow", "is_implemented"]

@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from flows.catalog import MAX_IMAGES, PostParams
 from flows.commands import Cookies, Navigate, Upload, UploadFile, Wait
-from flows.context import FlowContext, FlowFailure
+from flows.context import FlowContext, read_params
 from flows.dom import (
     any_of,
     click,
@@ -25,7 +26,6 @@ from flows.dom import (
     upload_ms,
     xpath_literal,
 )
-from flows.params import TWITTER_MAX_IMAGES, ParamsError, PostParams, parse_params
 
 TEXTBOX_LABELS = ("Post text", "貼文文字")
 POST_LABELS = ("Post", "發佈")
@@ -186,10 +186,10 @@ class TwitterPost:
     """``post``: text and up to four images; result ``{"post": {"url": …}}``."""
 
     async def run(self, ctx: FlowContext) -> dict[str, Any]:
-        params = _parse(ctx.params)
+        params = read_params(ctx, PostParams)
         media = params.media or []
-        if len(media) > TWITTER_MAX_IMAGES:
-            ctx.fail("invalid_params", f"X allows at most {TWITTER_MAX_IMAGES} images")
+        if len(media) > MAX_IMAGES["twitter"]:
+            ctx.fail("invalid_params", f"X allows at most {MAX_IMAGES['twitter']} images")
         origin = ctx.origins.twitter
         state = await self._open(ctx, origin + "/compose/post")
 
@@ -251,7 +251,7 @@ class TwitterPost:
         return {"post": {"url": url}}
 
     async def verify(self, ctx: FlowContext) -> dict[str, Any] | None:
-        params = _parse(ctx.params)
+        params = read_params(ctx, PostParams)
         async with ctx.step("verify") as step:
             state = await self._open_quietly(ctx, ctx.origins.twitter + "/home")
             url = None
@@ -310,12 +310,3 @@ class TwitterPost:
         if found["kind"] != "posted":
             return None
         return status_url(ctx.origins.twitter, found["path"])
-
-
-def _parse(params: dict[str, Any]) -> PostParams:
-    try:
-        parsed = parse_params("post", params)
-    except ParamsError as exc:
-        raise FlowFailure("invalid_params", str(exc)) from exc
-    assert isinstance(parsed, PostParams)
-    return parsed

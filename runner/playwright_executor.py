@@ -12,6 +12,7 @@ import asyncio
 import base64
 import json
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
@@ -38,6 +39,8 @@ except ImportError:  # pragma: no cover - older Playwright
 
 #: ``fetch_media(url) -> (data, content_type, filename)``, provided by the runner.
 FetchMedia = Callable[[str], Awaitable[tuple[bytes, str, str]]]
+
+_PAGES_HANDLING_DIALOGS: weakref.WeakSet[Page] = weakref.WeakSet()
 
 _CLOSED_MARKERS = (
     "Target page, context or browser has been closed",
@@ -123,11 +126,10 @@ class PlaywrightExecutor:
             "upload": self._upload,
             "press": self._press,
         }
-        page.on("dialog", self._on_dialog)
-
-    def detach(self) -> None:
-        """Stop handling the page's dialogs (when the page outlives this executor)."""
-        self.page.remove_listener("dialog", self._on_dialog)
+        if page not in _PAGES_HANDLING_DIALOGS:
+            # One handler per page however many executors (tasks) the page serves.
+            page.on("dialog", _on_dialog)
+            _PAGES_HANDLING_DIALOGS.add(page)
 
     async def run(self, command: Command) -> dict[str, Any]:
         """Carry out ``command``; raises only :mod:`flows.executor` errors."""
@@ -288,14 +290,17 @@ class PlaywrightExecutor:
                 command=cmd,
             )
 
-    async def _on_dialog(self, dialog: Dialog) -> None:
-        try:
-            if dialog.type == "beforeunload":
-                await dialog.accept()
-            else:
-                await dialog.dismiss()
-        except Error:
-            pass
+
+async def _on_dialog(dialog: Dialog) -> None:
+    """Accept "leave page?" so a draft never blocks navigation; dismiss alerts and
+    confirms (Playwright stops auto-dismissing once a handler exists)."""
+    try:
+        if dialog.type == "beforeunload":
+            await dialog.accept()
+        else:
+            await dialog.dismiss()
+    except Error:
+        pass
 
 
 def _visible(page: Page, selector: str) -> Locator:

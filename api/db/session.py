@@ -9,13 +9,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from sqlalchemy import Engine, event
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.db.engine import WRITE_OPTION
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _AFTER_COMMIT = "bredgio_after_commit"
 
@@ -44,6 +47,16 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    async def run(self, work: Callable[[Session], T], *, write: bool) -> T:
+        """Run ``work`` in one unit of work on a worker thread (one hop off the event
+        loop for the whole of it)."""
+
+        def in_unit() -> T:
+            with self.unit(write=write) as session:
+                return work(session)
+
+        return await run_in_threadpool(in_unit)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from sqlmodel import Session
 
-from api.deps import ContextDep, CurrentUser, SessionDep
+from api.deps import ContextDep, CredentialsDep, CurrentUser, SessionDep, authenticate_ref
 from api.schemas.agents import (
     AgentCreate,
     AgentCreateResponse,
@@ -16,7 +17,7 @@ from api.schemas.agents import (
 )
 from api.schemas.common import OkResponse
 from api.schemas.logs import OutreachLogPublic
-from api.schemas.tasks import DispatchRequest, DispatchResponse, TaskPublic
+from api.schemas.tasks import DispatchedTask, DispatchRequest, DispatchResponse, TaskPublic
 from api.services import agents as agent_service
 from api.services import logs as log_service
 from api.services import tasks as task_service
@@ -104,14 +105,20 @@ def rotate_token(
 
 
 @router.post("/api/agents/{agent_id}/command", response_model=DispatchResponse)
-def dispatch(
+async def dispatch(
     agent_id: str,
     body: DispatchRequest,
-    user: CurrentUser,
-    session: SessionDep,
+    credentials: CredentialsDep,
     context: ContextDep,
 ) -> DispatchResponse:
     """Dispatch a task to the agent; it is stored ``pending`` and runs as soon as the
     agent is free (or at ``scheduledFor``)."""
-    agent = agent_service.get_owned(session, user, agent_id)
-    return DispatchResponse(task=task_service.dispatch(session, context, agent, body))
+
+    # The hottest route: authentication, ownership and the insert share one transaction
+    # and one trip to the thread pool.
+    def work(session: Session) -> DispatchedTask:
+        caller = authenticate_ref(session, context, credentials)
+        agent = agent_service.owned_ref(session, caller.id, agent_id)
+        return task_service.dispatch(session, context, agent, body)
+
+    return DispatchResponse(task=await context.db.run(work, write=True))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
+from sqlmodel import Session
 
 from api import artifacts
-from api.deps import ContextDep, CurrentUser, SessionDep
+from api.deps import ContextDep, CredentialsDep, CurrentUser, SessionDep, authenticate_ref
 from api.errors import NotFound
-from api.schemas.tasks import TaskDetailResponse, TaskListResponse
+from api.schemas.tasks import TaskDetail, TaskDetailResponse, TaskListResponse
 from api.services import tasks as task_service
 
 router = APIRouter(tags=["tasks"])
@@ -36,12 +37,18 @@ def list_tasks(
 
 
 @router.get("/api/tasks/{task_id}", response_model=TaskDetailResponse)
-def get_task(task_id: str, user: CurrentUser, session: SessionDep) -> TaskDetailResponse:
+async def get_task(
+    task_id: str, credentials: CredentialsDep, context: ContextDep
+) -> TaskDetailResponse:
     """One task with its params and full step log."""
-    task = task_service.get_owned(session, user, task_id)
-    return TaskDetailResponse(
-        task=task_service.to_detail(task, task_service.log_entries(session, task.id))
-    )
+
+    # Polled in loops by clients: one transaction, one trip to the thread pool.
+    def work(session: Session) -> TaskDetail:
+        caller = authenticate_ref(session, context, credentials)
+        task = task_service.get_owned(session, caller, task_id)
+        return task_service.to_detail(task, task_service.log_entries(session, task.id))
+
+    return TaskDetailResponse(task=await context.db.run(work, write=False))
 
 
 @router.get("/api/tasks/{task_id}/trace", response_class=FileResponse)

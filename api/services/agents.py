@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from api.context import AppContext
@@ -37,6 +39,27 @@ def get_owned(session: Session, user: User, agent_id: str) -> Agent:
     if agent.user_id != user.id:
         raise Forbidden()
     return agent
+
+
+@dataclass(frozen=True)
+class AgentRef:
+    id: str
+    user_id: str
+
+
+_AGENT_OWNER = sa_select(col(Agent.id), col(Agent.user_id), col(Agent.deleted_at)).where(
+    col(Agent.id) == bindparam("agent_id")
+)
+
+
+def owned_ref(session: Session, user_id: str, agent_id: str) -> AgentRef:
+    """:func:`get_owned` for hot paths: the same checks, one Core query, no entity."""
+    row = session.connection().execute(_AGENT_OWNER, {"agent_id": agent_id}).first()
+    if row is None or row.deleted_at is not None:
+        raise NotFound("Agent not found")
+    if row.user_id != user_id:
+        raise Forbidden()
+    return AgentRef(id=row.id, user_id=row.user_id)
 
 
 def today_counts(session: Session, agent_ids: Sequence[str]) -> dict[str, int]:

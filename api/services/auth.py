@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from api.context import AppContext
@@ -21,6 +24,16 @@ from api.security import (
 from api.services.users import get_by_email
 
 __all__ = ["SESSION_COOKIE"]
+
+# Built once: this runs on every API call.
+_PAT_OWNER = (
+    select(User, PersonalAccessToken.id, PersonalAccessToken.last_used_at)
+    .join(PersonalAccessToken, col(PersonalAccessToken.user_id) == col(User.id))
+    .where(
+        PersonalAccessToken.token_hash == bindparam("token_hash"),
+        col(PersonalAccessToken.revoked_at).is_(None),
+    )
+)
 
 # last_used_at is informational; writing it on every call would turn reads into writes.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -49,36 +62,91 @@ def authenticate_request(
     raise Unauthorized("Not authenticated")
 
 
-def _user_for_pat(session: Session, context: AppContext, token: str) -> User:
-    if not looks_like_pat(token):
-        raise Unauthorized("Invalid API key", error_code="invalid_key")
-    # One round trip: the token's row and its owner together (this runs on every call).
-    row = session.exec(
-        select(User, PersonalAccessToken.id, PersonalAccessToken.last_used_at)
-        .join(PersonalAccessToken, col(PersonalAccessToken.user_id) == col(User.id))
-        .where(
-            PersonalAccessToken.token_hash == sha256_hex(token),
-            col(PersonalAccessToken.revoked_at).is_(None),
+@dataclass(frozen=True)
+class CallerRef:
+    """The caller as hot routes need it: who, without loading the ORM entity."""
+
+    id: str
+    email: str
+    plan: str
+
+
+_PAT_OWNER_ROW: Any = (
+    sa_select(
+        col(User.id),
+        col(User.email),
+        col(User.plan),
+        col(PersonalAccessToken.id).label("pat_id"),
+        col(PersonalAccessToken.last_used_at),
+    )
+    .join(PersonalAccessToken, col(PersonalAccessToken.user_id) == col(User.id))
+    .where(
+        col(PersonalAccessToken.token_hash) == bindparam("token_hash"),
+        col(PersonalAccessToken.revoked_at).is_(None),
+    )
+)
+
+
+def authenticate_ref(
+    session: Session,
+    context: AppContext,
+    *,
+    authorization: str | None,
+    session_cookie: str | None,
+) -> CallerRef:
+    """Like :func:`authenticate_request`, with one Core query for PATs (the hot path of
+    scripts that dispatch and poll)."""
+    if not authorization:
+        user, _ = authenticate_request(
+            session, context, authorization=None, session_cookie=session_cookie
         )
-    ).first()
+        return CallerRef(id=user.id, email=user.email, plan=user.plan)
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not looks_like_pat(token):
+        raise Unauthorized("Invalid API key", error_code="invalid_key")
+    row = session.connection().execute(_PAT_OWNER_ROW, {"token_hash": sha256_hex(token)}).first()
     if row is None:
         raise Unauthorized("Invalid API key", error_code="invalid_key")
-    user, pat_id, last_used_at = row
-    if context.settings.enforce_plans and user.plan == Plan.free:
+    _check_plan(context, row.plan)
+    _note_use(session, context, row.pat_id, row.last_used_at)
+    return CallerRef(id=row.id, email=row.email, plan=row.plan)
+
+
+def _check_plan(context: AppContext, plan: str) -> None:
+    if context.settings.enforce_plans and plan == Plan.free:
         raise Unauthorized(
             "This API key was revoked when the account moved to the Free plan",
             error_code="plan_downgraded",
         )
+
+
+def _note_use(
+    session: Session, context: AppContext, pat_id: str, last_used_at: datetime | None
+) -> None:
     now = utcnow()
-    if last_used_at is None or now - last_used_at > _LAST_USED_RESOLUTION:
-        if is_write(session):
-            session.execute(
-                update(PersonalAccessToken)
-                .where(col(PersonalAccessToken.id) == pat_id)
-                .values(last_used_at=now)
-            )
-        else:
-            _touch_pat(context, pat_id)
+    if last_used_at is not None and now - last_used_at <= _LAST_USED_RESOLUTION:
+        return
+    if is_write(session):
+        session.execute(
+            update(PersonalAccessToken)
+            .where(col(PersonalAccessToken.id) == pat_id)
+            .values(last_used_at=now)
+        )
+    else:
+        _touch_pat(context, pat_id)
+
+
+def _user_for_pat(session: Session, context: AppContext, token: str) -> User:
+    if not looks_like_pat(token):
+        raise Unauthorized("Invalid API key", error_code="invalid_key")
+    # One round trip: the token's row and its owner together (this runs on every call).
+    row = session.exec(_PAT_OWNER, params={"token_hash": sha256_hex(token)}).first()
+    if row is None:
+        raise Unauthorized("Invalid API key", error_code="invalid_key")
+    user, pat_id, last_used_at = row
+    _check_plan(context, user.plan)
+    _note_use(session, context, pat_id, last_used_at)
     return user
 
 

@@ -20,7 +20,11 @@ from api.schemas.tasks import (
     TaskPublic,
     as_utc,
 )
+from api.services.agents import AgentRef
+from api.services.auth import CallerRef
 from flows.catalog import ParamsError, validate_params
+
+_INSERT_TASK = insert(Task.__table__)  # type: ignore[attr-defined]
 
 MAX_LIST_LIMIT = 200
 DEFAULT_LIST_LIMIT = 50
@@ -29,7 +33,7 @@ DEFAULT_LIST_LIMIT = 50
 def dispatch(
     session: Session,
     context: AppContext,
-    agent: Agent,
+    agent: Agent | AgentRef,
     body: DispatchRequest,
     *,
     schedule_id: str | None = None,
@@ -47,22 +51,23 @@ def dispatch(
     if scheduled_for is not None and scheduled_for <= now:
         raise BadRequest("scheduledFor must be in the future")
     task_id = new_id()
-    session.execute(
-        insert(Task).values(
-            id=task_id,
-            agent_id=agent.id,
-            user_id=agent.user_id,
-            action=body.action,
-            platform=body.platform,
-            params=params,
-            status=TaskStatus.pending.value,
-            dispatched_at=now,
-            scheduled_for=scheduled_for,
-            attempt=1,
-            timeout_sec=body.timeoutSec,
-            schedule_id=schedule_id,
-            updated_at=now,
-        )
+    session.connection().execute(
+        _INSERT_TASK,
+        {
+            "id": task_id,
+            "agent_id": agent.id,
+            "user_id": agent.user_id,
+            "action": body.action,
+            "platform": body.platform,
+            "params": params,
+            "status": TaskStatus.pending.value,
+            "dispatched_at": now,
+            "scheduled_for": scheduled_for,
+            "attempt": 1,
+            "timeout_sec": body.timeoutSec,
+            "schedule_id": schedule_id,
+            "updated_at": now,
+        },
     )
     after_commit(session, lambda: context.wake_task(task_id))
     return DispatchedTask(
@@ -75,7 +80,7 @@ def dispatch(
     )
 
 
-def get_owned(session: Session, user: User, task_id: str) -> Task:
+def get_owned(session: Session, user: User | CallerRef, task_id: str) -> Task:
     task = session.get(Task, task_id)
     if task is None:
         raise NotFound("Task not found")

@@ -105,32 +105,24 @@ class Harness:
         timeout_s: float = 60.0,
     ) -> FlowOutcome:
         self.sink = MemorySink()
-        executor = self.executor
-        try:
-            return await run_flow(
-                action,
-                platform,
-                params,
-                executor,
-                self.sink,
-                self.origins,
-                timeout_s=timeout_s,
-                timeouts=timeouts,
-            )
-        finally:
-            executor.detach()
+        return await run_flow(
+            action,
+            platform,
+            params,
+            self.executor,
+            self.sink,
+            self.origins,
+            timeout_s=timeout_s,
+            timeouts=timeouts,
+        )
 
     async def verify(
         self, platform: str, action: str, params: dict[str, Any], **kw: Any
     ) -> FlowOutcome:
         self.sink = MemorySink()
-        executor = self.executor
-        try:
-            return await verify_flow(
-                action, platform, params, executor, self.sink, self.origins, **kw
-            )
-        finally:
-            executor.detach()
+        return await verify_flow(
+            action, platform, params, self.executor, self.sink, self.origins, **kw
+        )
 
     def steps(self) -> list[tuple[str, str]]:
         return [(entry.step, entry.status) for entry in self.sink.entries]

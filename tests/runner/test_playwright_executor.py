@@ -262,3 +262,17 @@ async def test_context_closing_mid_command_is_disconnected(page: Page) -> None:
     await page.context.close()
     with pytest.raises(Disconnected):
         await pending
+
+
+async def test_many_executors_on_one_pooled_page_share_one_dialog_handler(page: Page) -> None:
+    """A pooled page serves task after task; each task's executor must not stack up
+    another dialog handler (two accepts of one prompt would fail)."""
+    await page.set_content(
+        """<textarea id="t"></textarea><script>
+        addEventListener('beforeunload', (e) => { e.preventDefault(); e.returnValue = ''; });
+        window.confirmed = confirm('sure?');</script>"""
+    )
+    executors = [PlaywrightExecutor(page) for _ in range(3)]
+    await executors[0].run(Type(selector="#t", text="draft"))
+    await asyncio.wait_for(executors[2].run(Navigate(url="about:blank")), 5)
+    assert page.url == "about:blank"
