@@ -13,14 +13,23 @@ from api.db.session import Database
 from api.security import SessionSigner, TokenBox
 
 
+@dataclass(frozen=True)
+class TaskWakeup:
+    """A task became runnable (sent after its row is committed)."""
+
+    task_id: str
+    agent_id: str
+    executor: str
+
+
 @dataclass
 class AppContext:
     settings: Settings
     db: Database
     token_box: TokenBox
     signer: SessionSigner
-    # Called (after commit) with a task id whenever a task becomes runnable.
-    task_wakeups: list[Callable[[str], None]] = field(default_factory=list)
+    # Called (after commit) whenever a task becomes runnable.
+    task_wakeups: list[Callable[[TaskWakeup], None]] = field(default_factory=list)
     # Called (after commit) with an agent id whenever its token is rotated or it is deleted.
     agent_revocations: list[Callable[[str], None]] = field(default_factory=list)
 
@@ -38,9 +47,9 @@ class AppContext:
             signer=SessionSigner(secret, settings.session_ttl_s),
         )
 
-    def wake_task(self, task_id: str) -> None:
+    def wake_task(self, wakeup: TaskWakeup) -> None:
         for callback in self.task_wakeups:
-            callback(task_id)
+            callback(wakeup)
 
     def revoke_agent(self, agent_id: str) -> None:
         for callback in self.agent_revocations:

@@ -20,7 +20,7 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.jobs import Job
 from fastapi import FastAPI
 
-from api.context import AppContext
+from api.context import AppContext, TaskWakeup
 from api.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -72,17 +72,13 @@ class TaskQueue:
         self.redis = redis
         self.loop = asyncio.get_running_loop()
 
-    def wake_task(self, task_id: str) -> None:
+    def wake_task(self, wakeup: TaskWakeup) -> None:
         """Called after commit, possibly from a worker thread."""
-        from api.db.models import Agent, Task
-
-        with self.context.db.unit(write=False) as session:
-            task = session.get(Task, task_id)
-            agent = session.get(Agent, task.agent_id) if task is not None else None
-            if task is None or agent is None or agent.executor != "runner":
-                return
-            agent_id = agent.id
-        future = asyncio.run_coroutine_threadsafe(wake_agent(self.redis, agent_id), self.loop)
+        if wakeup.executor != "runner":
+            return
+        future = asyncio.run_coroutine_threadsafe(
+            wake_agent(self.redis, wakeup.agent_id), self.loop
+        )
         future.add_done_callback(_log_failure)
 
     async def profile_op(self, agent_id: str, op: str, payload: dict[str, Any]) -> Any:

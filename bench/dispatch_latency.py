@@ -137,7 +137,7 @@ def main() -> None:
     options = parser.parse_args()
     with SiteServer("twitter") as site:
         print("dispatch → first command at the site, warm agent, SQLite, embedded Redis")
-        p50 = report("runner poll 0.01 s (Bredgio default)", measure(site, 0.01, options.tasks))
+        p50 = report("runner poll 0.005 s (Bredgio default)", measure(site, 0.005, options.tasks))
         if options.compare_default_poll:
             site.reset()
             report("runner poll 0.5 s (arq default)", measure(site, 0.5, options.tasks))

@@ -7,7 +7,7 @@ interleaving the two so that both see the same machine state:
   logged to an in-memory sink, fallback selectors, waits on ``aria-disabled``);
 - ``hand``: the shortest correct Playwright script for the same page.
 
-    .venv/bin/python bench/flow_overhead.py [--runs 15]
+    .venv/bin/python bench/flow_overhead.py [--runs 25]
 
 Prints the medians and their ratio. Target: flow / hand <= 1.10.
 """
@@ -99,5 +99,5 @@ async def main(runs: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=25)
     asyncio.run(main(parser.parse_args().runs))

@@ -72,7 +72,7 @@ def in_dialogs(inner: str, depth: int = DIALOG_DEPTH) -> list[str]:
 #   noticeTexts()   visible text nodes outside posts, editors and scripts
 #   waitFor(check, ms) resolves with check()'s first non-null value, or null at timeout
 _LIBRARY = r"""
-const POLL_MS = 50;
+const POLL_MS = 4;
 const q = (sel) => {
   if (sel.startsWith("xpath=")) {
     const found = document.evaluate(sel.slice(6), document, null,

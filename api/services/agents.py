@@ -45,11 +45,12 @@ def get_owned(session: Session, user: User, agent_id: str) -> Agent:
 class AgentRef:
     id: str
     user_id: str
+    executor: str
 
 
-_AGENT_OWNER = sa_select(col(Agent.id), col(Agent.user_id), col(Agent.deleted_at)).where(
-    col(Agent.id) == bindparam("agent_id")
-)
+_AGENT_OWNER = sa_select(
+    col(Agent.id), col(Agent.user_id), col(Agent.executor), col(Agent.deleted_at)
+).where(col(Agent.id) == bindparam("agent_id"))
 
 
 def owned_ref(session: Session, user_id: str, agent_id: str) -> AgentRef:
@@ -59,7 +60,7 @@ def owned_ref(session: Session, user_id: str, agent_id: str) -> AgentRef:
         raise NotFound("Agent not found")
     if row.user_id != user_id:
         raise Forbidden()
-    return AgentRef(id=row.id, user_id=row.user_id)
+    return AgentRef(id=row.id, user_id=row.user_id, executor=row.executor)
 
 
 def today_counts(session: Session, agent_ids: Sequence[str]) -> dict[str, int]:

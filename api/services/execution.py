@@ -49,10 +49,11 @@ def _runnable(agent_id: str, now: datetime) -> Any:
     )
 
 
-def claim_next(session: Session, agent_id: str) -> TaskRun | None:
-    """Claim the agent's oldest runnable task (``pending → dispatched``), unless the agent
-    is paused, deleted, or already has a task in flight. Call in a write unit: on SQLite
-    the unit holds the write lock, on PostgreSQL the agent row is locked."""
+def claim_next(session: Session, agent_id: str, *, start: bool = False) -> TaskRun | None:
+    """Claim the agent's oldest runnable task (``pending → dispatched``, and on to
+    ``running`` with ``start``), unless the agent is paused, deleted, or already has a
+    task in flight. Call in a write unit: on SQLite the unit holds the write lock, on
+    PostgreSQL the agent row is locked."""
     now = utcnow()
     agent_query = select(Agent).where(Agent.id == agent_id)
     if session.get_bind().dialect.name == "postgresql":
@@ -76,6 +77,8 @@ def claim_next(session: Session, agent_id: str) -> TaskRun | None:
     if task is None:
         return None
     transition(task, TaskStatus.dispatched)
+    if start:
+        transition(task, TaskStatus.running)
     session.add(task)
     return TaskRun(
         task_id=task.id,
@@ -162,25 +165,29 @@ def append_log(
     message: str = "",
     data: dict[str, Any] | None = None,
     error_code: str | None = None,
-) -> int:
-    """Append a log entry; returns its index in the task's log (0-based)."""
-    entry = TaskLogEntry(
-        task_id=task_id,
-        ts=ts,
-        step=step,
-        status=status,
-        message=message,
-        data=data,
-        error_code=error_code,
+) -> None:
+    session.add(
+        TaskLogEntry(
+            task_id=task_id,
+            ts=ts,
+            step=step,
+            status=status,
+            message=message,
+            data=data,
+            error_code=error_code,
+        )
     )
-    session.add(entry)
-    session.flush()
-    return int(
-        session.exec(
-            select(func.count()).select_from(TaskLogEntry).where(TaskLogEntry.task_id == task_id)
-        ).one()
-        - 1
-    )
+
+
+def last_error_index(session: Session, task_id: str) -> int | None:
+    """Position (0-based, in ``log``) of the task's last error entry."""
+    ids = session.exec(
+        select(TaskLogEntry.id, TaskLogEntry.status)
+        .where(TaskLogEntry.task_id == task_id)
+        .order_by(col(TaskLogEntry.id))
+    ).all()
+    errors = [index for index, (_, status) in enumerate(ids) if status == "error"]
+    return errors[-1] if errors else None
 
 
 def set_log_data(session: Session, task_id: str, index: int, data: dict[str, Any]) -> None:

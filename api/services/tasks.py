@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
-from api.context import AppContext
+from api.context import AppContext, TaskWakeup
 from api.db.models import Agent, Task, TaskLogEntry, TaskStatus, User, new_id, utcnow
 from api.db.session import after_commit
 from api.errors import BadRequest, Forbidden, NotFound
@@ -69,7 +69,8 @@ def dispatch(
             "updated_at": now,
         },
     )
-    after_commit(session, lambda: context.wake_task(task_id))
+    wakeup = TaskWakeup(task_id=task_id, agent_id=agent.id, executor=agent.executor)
+    after_commit(session, lambda: context.wake_task(wakeup))
     return DispatchedTask(
         taskId=task_id,
         action=body.action,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from fastapi.testclient import TestClient
 
-from api.context import AppContext
+from api.context import AppContext, TaskWakeup
 from flows.catalog import ACTIONS, PLATFORMS, twitter_length
 from tests.helpers import Account, assert_error
 
@@ -286,9 +286,10 @@ def test_dispatch_wakes_a_worker_only_after_commit(
 
     seen: list[tuple[str, bool]] = []
 
-    def wake(task_id: str) -> None:
+    def wake(wakeup: TaskWakeup) -> None:
+        assert wakeup.agent_id == agent_id and wakeup.executor == "runner"
         with context.db.unit(write=False) as session:
-            seen.append((task_id, session.get(Task, task_id) is not None))
+            seen.append((wakeup.task_id, session.get(Task, wakeup.task_id) is not None))
 
     context.task_wakeups.append(wake)
     task_id = command(
