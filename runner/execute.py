@@ -29,7 +29,7 @@ from profiles.settings import BrowserSettings
 from runner.media import MediaFetcher
 from runner.playwright_executor import PlaywrightExecutor
 from runner.pool import AgentBusy, BrowserPool, LaunchFailed, PoolClosed, PoolError, PoolFull
-from runner.sink import DbSink
+from api.task_sink import DbSink
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -183,6 +183,11 @@ class Task(SQLModel, table=True):
     schedule_id: str | None = Field(default=None, max_length=32, index=True)
     idempotency_key: str | None = Field(default=None, max_length=255)
     point_of_no_return_at: datetime | None = _dt()
+    # Crash recovery: which runner holds the task, its last heartbeat, and a fencing
+    # token that grows with every claim (a runner whose token is stale must stop).
+    runner_id: str | None = Field(default=None, max_length=128)
+    heartbeat_at: datetime | None = _dt()
+    lease_token: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     updated_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
@@ -231,6 +236,26 @@ class Schedule(SQLModel, table=True):
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
     updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class ScheduleRun(SQLModel, table=True):
+    """One fire time of a schedule. The unique (schedule, fire time) key makes a fire
+    happen once however many schedulers run."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (UniqueConstraint("schedule_id", "fire_at", name="uq_schedule_runs_fire"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    schedule_id: str = Field(
+        foreign_key="schedules.id", ondelete="CASCADE", index=True, max_length=32
+    )
+    fire_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    outcome: str = Field(max_length=16)  # dispatched | skipped
+    task_id: str | None = Field(default=None, max_length=32)
+    reason: str | None = None
+    created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
 
