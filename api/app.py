@@ -19,6 +19,7 @@ from api.config import Settings, get_settings
 from api.context import AppContext
 from api.db.state import IllegalTransition
 from api.errors import BredgioError
+from api.hub.endpoint import router as hub_router
 from api.routes import agents, auth, extension, logs, media, profiles, schedules, tasks
 
 log = logging.getLogger(__name__)
@@ -165,8 +166,11 @@ def create_app(
     app.state.context = context
     app.add_middleware(FormAsJson)
     install_error_handlers(app)
+    app.include_router(agents.hot_router)
+    app.include_router(tasks.hot_router)
     for module in (auth, agents, profiles, tasks, schedules, media, logs, extension):
         app.include_router(module.router)
+    app.include_router(hub_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, bool]:

@@ -37,13 +37,16 @@ def main() -> None:
     BREDGIO_DATABASE_URL, BREDGIO_REDIS_URL, BREDGIO_SECRET_KEY, ...)."""
 
 
-def _serve(context: AppContext, host: str, port: int, *, redis_url: str | None) -> None:
+def _serve(
+    context: AppContext, host: str, port: int, *, redis_url: str | None, scheduler: bool
+) -> None:
     import uvicorn
 
     from api.app import create_app
     from api.components import components_for
 
-    app = create_app(context, lifespans=components_for(context, redis_url=redis_url))
+    lifespans = components_for(context, redis_url=redis_url, scheduler=scheduler)
+    app = create_app(context, lifespans=lifespans)
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
 
 
@@ -138,7 +141,7 @@ def up(host: str, port: int) -> None:
     supervisor = _Supervisor([sys.executable, "-m", "api.cli", "runner"], env)
     supervisor.start()
     try:
-        _serve(context, host, port, redis_url=redis_url)
+        _serve(context, host, port, redis_url=redis_url, scheduler=True)
     finally:
         supervisor.stop()
         if embedded is not None:
@@ -149,10 +152,31 @@ def up(host: str, port: int) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 def api(host: str, port: int) -> None:
-    """Run only the HTTP API (production: with BREDGIO_DATABASE_URL and BREDGIO_REDIS_URL,
-    next to `bredgio scheduler` and `bredgio runner` processes)."""
+    """Run the HTTP API and, unless BREDGIO_SCHEDULER_IN_API=false, the scheduler
+    (production: with BREDGIO_DATABASE_URL and BREDGIO_REDIS_URL, next to `bredgio runner`
+    processes and optionally `bredgio scheduler` ones)."""
     context = _context()
-    _serve(context, host, port, redis_url=context.settings.resolved_redis_url())
+    _serve(
+        context,
+        host,
+        port,
+        redis_url=context.settings.resolved_redis_url(),
+        scheduler=context.settings.scheduler_in_api,
+    )
+
+
+@main.command()
+def scheduler() -> None:
+    """Run the scheduler alone: it fires due schedules into tasks. Safe to run several,
+    and next to `bredgio api` processes that run it too: each fire happens once."""
+    import logging
+
+    from api.scheduler import run_standalone
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s scheduler %(levelname)s %(message)s"
+    )
+    run_standalone(Settings())
 
 
 @main.command()

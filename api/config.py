@@ -85,6 +85,49 @@ class Settings(BaseSettings):
     profile_op_timeout_s: float = Field(
         90.0, gt=0, description="How long cookie import/export and login checks may take."
     )
+    scheduler_in_api: bool = Field(
+        True,
+        description="Run the scheduler inside `bredgio api` (`bredgio up` always does). "
+        "Turn off when `bredgio scheduler` runs separately; running both is safe, as each "
+        "fire happens once however many schedulers run.",
+    )
+    scheduler_max_sleep_s: float = Field(
+        1.0,
+        gt=0,
+        description="Longest the scheduler sleeps between looks at the schedules; it wakes "
+        "sooner for the earliest nextRunAt. Schedules saved by another process are seen "
+        "within this long.",
+    )
+    hub_ping_interval_s: float = Field(
+        30.0, gt=0, description="How often the WebSocket hub pings each extension."
+    )
+    hub_idle_timeout_s: float = Field(
+        90.0, gt=0, description="Close an extension socket that sent no frame for this long."
+    )
+    hub_command_timeout_s: float = Field(
+        60.0, gt=0, description="End-to-end limit of one command sent to an extension."
+    )
+    hub_reconcile_interval_s: float = Field(
+        3.0,
+        gt=0,
+        description="How often the hub looks for runnable tasks of extension agents (lost "
+        "wake-ups, tasks whose scheduledFor arrived).",
+    )
+    hub_stale_sweep_interval_s: float = Field(
+        60.0, gt=0, description="How often extension agents not seen lately are set offline."
+    )
+    hub_stale_after_s: float = Field(
+        120.0, gt=0, description="An extension agent unseen for this long is set offline."
+    )
+    hub_seen_write_interval_s: float = Field(
+        15.0, gt=0, description="Most often the hub writes an agent's lastSeenAt."
+    )
+    hub_presence_ttl_s: float = Field(
+        30.0,
+        gt=0,
+        description="Lifetime of the Redis key saying which API process holds an agent's "
+        "socket (refreshed every third of it).",
+    )
     origins: SiteOrigins = Field(default_factory=SiteOrigins)
     facebook_origin: str | None = Field(
         None, description="Overrides origins.facebook (BREDGIO_FACEBOOK_ORIGIN)."

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from api.context import AppContext
@@ -78,12 +79,12 @@ def authenticate(
 
 
 def authenticate_ref(
-    session: Session, context: AppContext, credentials: Credentials
+    connection: Connection, context: AppContext, credentials: Credentials
 ) -> auth_service.CallerRef:
     """For hot routes that authenticate inside their own unit of work (one thread hop
     and one transaction per request instead of several)."""
     return auth_service.authenticate_ref(
-        session,
+        connection,
         context,
         authorization=credentials.authorization,
         session_cookie=credentials.session_cookie,

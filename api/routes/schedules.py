@@ -10,6 +10,7 @@ from api.schemas.schedules import (
     ScheduleCreate,
     ScheduleListResponse,
     ScheduleResponse,
+    ScheduleRunListResponse,
     ScheduleUpdate,
 )
 from api.services import schedules as schedule_service
@@ -53,6 +54,24 @@ def get_schedule(schedule_id: str, user: CurrentUser, session: SessionDep) -> Sc
     """One schedule."""
     schedule = schedule_service.get_owned(session, user, schedule_id)
     return ScheduleResponse(schedule=schedule_service.to_public(schedule))
+
+
+@router.get("/api/schedules/{schedule_id}/runs", response_model=ScheduleRunListResponse)
+def list_schedule_runs(
+    schedule_id: str, user: CurrentUser, session: SessionDep, limit: str | None = None
+) -> ScheduleRunListResponse:
+    """What the scheduler did with each fire time, newest first (``limit`` default 100):
+    ``dispatched`` with the ``taskId``, or ``skipped`` with the ``reason`` (missed beyond
+    ``misfireGraceSec``, agent paused or deleted, content refused)."""
+    runs = schedule_service.list_runs(
+        session,
+        user,
+        schedule_id,
+        limit=parse_limit(
+            limit, schedule_service.DEFAULT_LIST_LIMIT, schedule_service.MAX_LIST_LIMIT
+        ),
+    )
+    return ScheduleRunListResponse(runs=[schedule_service.run_to_public(run) for run in runs])
 
 
 @router.patch("/api/schedules/{schedule_id}", response_model=ScheduleResponse)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import FileResponse
-from sqlmodel import Session
+from sqlalchemy import Connection
 
 from api import artifacts
 from api.deps import ContextDep, CredentialsDep, CurrentUser, SessionDep, authenticate_ref
 from api.errors import NotFound
+from api.schemas.common import model_response
 from api.schemas.tasks import TaskDetail, TaskDetailResponse, TaskListResponse
 from api.services import tasks as task_service
 
 router = APIRouter(tags=["tasks"])
+# Registered before every other router (clients poll this route in loops).
+hot_router = APIRouter(tags=["tasks"])
 
 
 @router.get("/api/tasks", response_model=TaskListResponse)
@@ -36,19 +39,16 @@ def list_tasks(
     return TaskListResponse(tasks=[task_service.to_public(t) for t in tasks])
 
 
-@router.get("/api/tasks/{task_id}", response_model=TaskDetailResponse)
-async def get_task(
-    task_id: str, credentials: CredentialsDep, context: ContextDep
-) -> TaskDetailResponse:
+@hot_router.get("/api/tasks/{task_id}", response_model=TaskDetailResponse)
+async def get_task(task_id: str, credentials: CredentialsDep, context: ContextDep) -> Response:
     """One task with its params and full step log."""
 
     # Polled in loops by clients: one transaction, one trip to the thread pool.
-    def work(session: Session) -> TaskDetail:
-        caller = authenticate_ref(session, context, credentials)
-        task = task_service.get_owned(session, caller, task_id)
-        return task_service.to_detail(task, task_service.log_entries(session, task.id))
+    def work(connection: Connection) -> TaskDetail:
+        caller = authenticate_ref(connection, context, credentials)
+        return task_service.detail_core(connection, caller, task_id)
 
-    return TaskDetailResponse(task=await context.db.run(work, write=False))
+    return model_response(TaskDetailResponse(task=await context.db.run_core(work, write=False)))
 
 
 @router.get("/api/tasks/{task_id}/trace", response_class=FileResponse)

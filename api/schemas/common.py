@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from fastapi import Response
 from pydantic import BaseModel, ConfigDict
 
 
@@ -32,6 +33,12 @@ class ErrorResponse(BaseModel):
     success: bool = False
     error: str
     errorCode: str | None = None
+
+
+def model_response(model: BaseModel) -> Response:
+    """A JSON response from an already-validated model (the route keeps its
+    ``response_model`` for OpenAPI; this skips validating the same data twice)."""
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 def ok(**fields: Any) -> dict[str, Any]:

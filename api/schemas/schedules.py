@@ -87,3 +87,16 @@ class ScheduleListResponse(BaseModel):
 class ScheduleResponse(BaseModel):
     success: bool = True
     schedule: SchedulePublic
+
+
+class ScheduleRunPublic(BaseModel):
+    fireAt: str | None = Field(description="The fire time this run is for.")
+    outcome: Literal["dispatched", "skipped"]
+    taskId: str | None = Field(description="The task dispatched for it (null when skipped).")
+    reason: str | None = Field(description="Why it was skipped (or what was coalesced into it).")
+    createdAt: str | None = Field(description="When the scheduler handled it.")
+
+
+class ScheduleRunListResponse(BaseModel):
+    success: bool = True
+    runs: list[ScheduleRunPublic]

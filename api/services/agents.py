@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import Connection, bindparam, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -53,9 +53,9 @@ _AGENT_OWNER = sa_select(
 ).where(col(Agent.id) == bindparam("agent_id"))
 
 
-def owned_ref(session: Session, user_id: str, agent_id: str) -> AgentRef:
+def owned_ref(connection: Connection, user_id: str, agent_id: str) -> AgentRef:
     """:func:`get_owned` for hot paths: the same checks, one Core query, no entity."""
-    row = session.connection().execute(_AGENT_OWNER, {"agent_id": agent_id}).first()
+    row = connection.execute(_AGENT_OWNER, {"agent_id": agent_id}).first()
     if row is None or row.deleted_at is not None:
         raise NotFound("Agent not found")
     if row.user_id != user_id:

@@ -7,13 +7,14 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from api import scheduling
-from api.db.models import Schedule, ScheduleStatus, User, utcnow
+from api.db.models import Schedule, ScheduleRun, ScheduleStatus, User, utcnow
 from api.errors import BadRequest, Forbidden, NotFound
 from api.schemas.common import iso
 from api.schemas.schedules import (
     TIMING_FIELDS,
     ScheduleCreate,
     SchedulePublic,
+    ScheduleRunPublic,
     ScheduleUpdate,
 )
 from api.schemas.tasks import as_utc
@@ -43,7 +44,8 @@ def _check_timezone(name: str | None) -> None:
             raise BadRequest(str(error)) from None
 
 
-def _timing_of(schedule: Schedule) -> scheduling.Timing:
+def timing_of(schedule: Schedule) -> scheduling.Timing:
+    """The schedule's frequency spec, as :mod:`api.scheduling` reads it."""
     return scheduling.Timing(
         frequency=schedule.frequency,
         run_at=schedule.run_at,
@@ -80,7 +82,7 @@ def refresh_next_run(schedule: Schedule) -> None:
         schedule.next_run_at = None
         return
     schedule.next_run_at = scheduling.next_run(
-        _timing_of(schedule), utcnow(), anchor=schedule.created_at
+        timing_of(schedule), utcnow(), anchor=schedule.created_at
     )
 
 
@@ -142,7 +144,7 @@ def update(session: Session, user: User, schedule_id: str, body: ScheduleUpdate)
         schedule.misfire_grace_sec = body.misfireGraceSec
     timing_touched = any(name in sent for name in TIMING_FIELDS)
     if timing_touched:
-        merged = _timing_of(schedule)
+        merged = timing_of(schedule)
         timing = _validated(
             scheduling.Timing(
                 frequency=body.frequency or merged.frequency,
@@ -158,12 +160,16 @@ def update(session: Session, user: User, schedule_id: str, body: ScheduleUpdate)
             )
         )
         _apply_timing(schedule, timing)
+    status_changed = body.status is not None and body.status != schedule.status
     if body.status is not None:
         reactivating = body.status == "active" and schedule.status != "active"
         if reactivating and not timing_touched:
-            _validated(_timing_of(schedule))
+            _validated(timing_of(schedule))
         schedule.status = body.status
-    refresh_next_run(schedule)
+    # Only a new timing or status moves nextRunAt: recomputing it on a content edit could
+    # step over a fire that is due but not yet taken by the scheduler.
+    if timing_touched or status_changed:
+        refresh_next_run(schedule)
     schedule.updated_at = utcnow()
     session.add(schedule)
     session.flush()
@@ -189,6 +195,29 @@ def list_schedules(
             raise BadRequest(f"status must be one of: {', '.join(ScheduleStatus.__members__)}")
         query = query.where(Schedule.status == status)
     return list(session.exec(query.order_by(col(Schedule.created_at).desc()).limit(limit)))
+
+
+def list_runs(session: Session, user: User, schedule_id: str, *, limit: int) -> list[ScheduleRun]:
+    """What the scheduler did with the schedule's fire times, newest first."""
+    schedule = get_owned(session, user, schedule_id)
+    return list(
+        session.exec(
+            select(ScheduleRun)
+            .where(ScheduleRun.schedule_id == schedule.id)
+            .order_by(col(ScheduleRun.fire_at).desc())
+            .limit(limit)
+        )
+    )
+
+
+def run_to_public(run: ScheduleRun) -> ScheduleRunPublic:
+    return ScheduleRunPublic(
+        fireAt=iso(run.fire_at),
+        outcome=run.outcome,
+        taskId=run.task_id,
+        reason=run.reason,
+        createdAt=iso(run.created_at),
+    )
 
 
 def to_public(schedule: Schedule) -> SchedulePublic:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, bindparam, insert
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from api.context import AppContext, TaskWakeup
@@ -38,10 +39,22 @@ def dispatch(
     *,
     schedule_id: str | None = None,
 ) -> DispatchedTask:
-    """Validate and store a ``pending`` task; wake a worker once it is committed.
+    """Validate and store a ``pending`` task; wake a worker once it is committed. Every
+    task is created through here (or :func:`insert_task` on the hottest route)."""
+    task, wakeup = insert_task(session.connection(), agent, body, schedule_id=schedule_id)
+    after_commit(session, lambda: context.wake_task(wakeup))
+    return task
 
-    This is the hot path of the API, so the row is written with one Core INSERT rather
-    than through the ORM's unit of work."""
+
+def insert_task(
+    connection: Connection,
+    agent: Agent | AgentRef,
+    body: DispatchRequest,
+    *,
+    schedule_id: str | None = None,
+) -> tuple[DispatchedTask, TaskWakeup]:
+    """The row of :func:`dispatch`, written with one Core INSERT; the caller sends the
+    returned wake-up once the transaction is committed."""
     try:
         params = validate_params(body.action, body.platform, body.params)
     except ParamsError as error:
@@ -51,7 +64,7 @@ def dispatch(
     if scheduled_for is not None and scheduled_for <= now:
         raise BadRequest("scheduledFor must be in the future")
     task_id = new_id()
-    session.connection().execute(
+    connection.execute(
         _INSERT_TASK,
         {
             "id": task_id,
@@ -69,9 +82,7 @@ def dispatch(
             "updated_at": now,
         },
     )
-    wakeup = TaskWakeup(task_id=task_id, agent_id=agent.id, executor=agent.executor)
-    after_commit(session, lambda: context.wake_task(wakeup))
-    return DispatchedTask(
+    task = DispatchedTask(
         taskId=task_id,
         action=body.action,
         platform=body.platform,
@@ -79,6 +90,26 @@ def dispatch(
         dispatchedAt=iso(now),
         scheduledFor=iso(scheduled_for),
     )
+    return task, TaskWakeup(task_id=task_id, agent_id=agent.id, executor=agent.executor)
+
+
+_TASK_ROW = sa_select(Task.__table__).where(col(Task.id) == bindparam("task_id"))  # type: ignore[attr-defined]
+_LOG_ROWS = (
+    sa_select(TaskLogEntry.__table__)  # type: ignore[attr-defined]
+    .where(col(TaskLogEntry.task_id) == bindparam("task_id"))
+    .order_by(col(TaskLogEntry.id))
+)
+
+
+def detail_core(connection: Connection, caller: CallerRef, task_id: str) -> TaskDetail:
+    """The task detail in two Core queries (clients poll this in loops)."""
+    row = connection.execute(_TASK_ROW, {"task_id": task_id}).first()
+    if row is None:
+        raise NotFound("Task not found")
+    if row.user_id != caller.id:
+        raise Forbidden()
+    entries = connection.execute(_LOG_ROWS, {"task_id": task_id}).all()
+    return to_detail(row, entries)  # type: ignore[arg-type]
 
 
 def get_owned(session: Session, user: User | CallerRef, task_id: str) -> Task:

@@ -1,0 +1,42 @@
+"""``GET /api/social-agents/ws``: where an agent's Chrome extension connects."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter, WebSocket
+from fastapi.responses import JSONResponse
+
+if TYPE_CHECKING:
+    from api.hub.hub import Hub
+
+router = APIRouter(tags=["extension"])
+
+WS_PATH = "/api/social-agents/ws"
+
+
+def _refusal(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"success": False, "error": message}, status_code=status)
+
+
+@router.websocket(WS_PATH)
+async def agent_socket(
+    websocket: WebSocket, token: str | None = None, version: str | None = None
+) -> None:
+    """The seed's hub protocol. A missing or invalid ``token`` is refused with HTTP 401
+    before the upgrade; ``version`` is stored as the agent's extensionVersion."""
+    hub: Hub | None = getattr(websocket.app.state, "hub", None)
+    if hub is None:
+        await websocket.send_denial_response(_refusal(503, "The hub is not running"))
+        return
+    if not token:
+        await websocket.send_denial_response(_refusal(401, "token is required"))
+        return
+    admitted_at = asyncio.get_running_loop().time()
+    agent_id = await hub.admit(token, version)
+    if agent_id is None:
+        await websocket.send_denial_response(_refusal(401, "Invalid token"))
+        return
+    await websocket.accept()
+    await hub.serve(websocket, agent_id, version, admitted_at)
