@@ -79,6 +79,15 @@ class Settings(BaseSettings):
     runner_trace: bool = Field(
         True, description="Record a Playwright trace of every task (GET /api/tasks/:id/trace)."
     )
+    runner_heartbeat_s: float = Field(
+        5.0, gt=0, description="How often a runner renews the lease of a task it runs."
+    )
+    task_stale_s: float = Field(
+        20.0,
+        gt=0,
+        description="A running task whose runner has not renewed its lease for this long "
+        "is recovered (retried before its point of no return, verified after).",
+    )
     reconcile_interval_s: float = Field(
         2.0, gt=0, description="How often pending tasks that Redis lost are re-enqueued."
     )

@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 from arq import create_pool
@@ -61,6 +62,19 @@ async def wake_agent(redis: ArqRedis, agent_id: str) -> None:
     """Ask a runner to drain the agent's runnable tasks (no-op if one already is queued)."""
     await redis.enqueue_job(
         DRAIN_JOB, agent_id, _job_id=drain_job_id(agent_id), _queue_name=QUEUE_NAME
+    )
+
+
+async def wake_agent_at(redis: ArqRedis, agent_id: str, when: datetime) -> None:
+    """Drain the agent at ``when`` (pacing, a scheduled time). Deferred wake-ups have an
+    id of their own (a drain asks for one while it still runs, which would shadow an
+    immediate wake-up's id); claims are safe against two drains of one agent."""
+    await redis.enqueue_job(
+        DRAIN_JOB,
+        agent_id,
+        _job_id=f"drain-at:{agent_id}",
+        _queue_name=QUEUE_NAME,
+        _defer_until=when,
     )
 
 

@@ -104,35 +104,42 @@ def plan(
     the newest fire time within ``grace`` once, skip the rest, never catch up in a burst."""
     grace = max(grace, MIN_GRACE)
     cutoff = now - grace
-    if due >= cutoff:
-        newest: datetime | None = due
-    else:
-        newest = scheduling.next_run(timing, cutoff - _TICK, anchor=anchor)
-    if newest is not None and newest > now:
-        newest = None
-    if newest is not None:
-        # Bounded by grace / period: a few steps, at most a week of minutes.
-        while True:
-            following = scheduling.next_run(timing, newest, anchor=anchor)
-            if following is None or following > now:
-                break
-            newest = following
+    newest = _newest_fire(timing, max(due, cutoff), now, anchor)
     next_run_at = scheduling.next_run(timing, now, anchor=anchor)
     if newest == due:
         return Plan(fire_at=due, skipped_at=None, reason=None, next_run_at=next_run_at)
-    late = now - due
+    missed = f"missed by {_span(now - due)}, more than the misfire grace of {_span(grace)}"
     if newest is not None:
-        if due < cutoff:
-            reason = f"missed by {_span(late)}, more than the misfire grace of {_span(grace)}"
-        else:
-            reason = "several fire times were due at once"
-        reason += f"; fired once for {iso(newest)} instead of catching up"
+        reason = missed if due < cutoff else "several fire times were due at once"
+        reason += f"; only {iso(newest)} fires, no catch-up"
     else:
-        reason = f"missed by {_span(late)}, more than the misfire grace of {_span(grace)}"
+        reason = missed
         following = scheduling.next_run(timing, due, anchor=anchor)
         if following is not None and following <= now:
             reason += f"; later fire times up to {iso(now)} were missed too"
     return Plan(fire_at=newest, skipped_at=due, reason=reason, next_run_at=next_run_at)
+
+
+def _newest_fire(
+    timing: scheduling.Timing, earliest: datetime, now: datetime, anchor: datetime | None
+) -> datetime | None:
+    """The last fire time in [earliest, now], if any. Looks back from ``now`` over doubling
+    spans first, so a long grace over a dense schedule costs a few steps, not one per
+    missed minute."""
+    span = timedelta(seconds=1)
+    while True:
+        start = max(earliest, now - span)
+        found = scheduling.next_run(timing, start - _TICK, anchor=anchor)
+        if found is not None and found <= now:
+            break
+        if start == earliest:
+            return None
+        span *= 2
+    while True:
+        following = scheduling.next_run(timing, found, anchor=anchor)
+        if following is None or following > now:
+            return found
+        found = following
 
 
 def _span(delta: timedelta) -> str:

@@ -22,6 +22,7 @@ from api.context import AppContext
 from api.db.models import TaskStatus
 from api.services import execution
 from api.services.execution import TaskRun
+from flows.executor import Cancelled
 from flows.sink import LogEntry, OutreachAttempt
 
 log = logging.getLogger(__name__)
@@ -138,9 +139,18 @@ class DbSink:
         self._submit(lambda s: execution.set_current_step(s, task_id, step))
 
     async def point_of_no_return(self) -> None:
-        task_id = self.run.task_id
-        self._submit(lambda s: execution.mark_point_of_no_return(s, task_id))
+        """Durable before the publishing click; refuses (raises ``Cancelled``) if the
+        task was cancelled or this runner lost it in the meantime."""
         await self.flush()
+        task_id, token = self.run.task_id, self.run.lease_token
+
+        def mark() -> bool:
+            with self.context.db.unit() as session:
+                return execution.mark_point_of_no_return(session, task_id, token)
+
+        if not await asyncio.to_thread(mark):
+            self.stop_reason = self.stop_reason or "cancelled"
+            raise Cancelled("The task was cancelled (or taken over) before publishing")
 
     async def outreach(self, attempt: OutreachAttempt) -> None:
         run = self.run

@@ -67,13 +67,16 @@ async def run_flow(
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     timeouts: FlowTimeouts | None = None,
+    timeout_code: str = "command_timeout",
 ) -> FlowOutcome:
-    """Run the flow registered for ``(platform, action)`` with ``params``."""
+    """Run the flow registered for ``(platform, action)`` with ``params``. Past
+    ``timeout_s`` it fails with ``timeout_code`` (a runner passes ``task_timeout`` with
+    the task's ``timeoutSec``)."""
     flow = registry.get_flow(platform, action)
     if flow is None:
         return await _not_implemented(action, platform, sink)
     ctx = _context(action, platform, params, executor, sink, origins, timeout_s, timeouts)
-    return await _execute(ctx, flow.run, timeout_s)
+    return await _execute(ctx, flow.run, timeout_s, timeout_code)
 
 
 async def verify_flow(
@@ -86,6 +89,7 @@ async def verify_flow(
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     timeouts: FlowTimeouts | None = None,
+    timeout_code: str = "command_timeout",
 ) -> FlowOutcome:
     """After a run died past its point of no return, look on the account for what it
     was publishing: ``completed`` with the flow's result (``result["post"]["url"]``) if
@@ -94,7 +98,7 @@ async def verify_flow(
     if flow is None:
         return await _not_implemented(action, platform, sink)
     ctx = _context(action, platform, params, executor, sink, origins, timeout_s, timeouts)
-    outcome = await _execute(ctx, flow.verify, timeout_s)
+    outcome = await _execute(ctx, flow.verify, timeout_s, timeout_code)
     if outcome.status == "completed" and outcome.result is not None:
         return FlowOutcome("completed", outcome.result, passed_point_of_no_return=True)
     if outcome.status == "cancelled":
@@ -146,6 +150,7 @@ async def _execute(
     ctx: FlowContext,
     body: Callable[[FlowContext], Awaitable[dict[str, Any] | None]],
     timeout_s: float,
+    timeout_code: str = "command_timeout",
 ) -> FlowOutcome:
     result: dict[str, Any] | None = None
     try:
@@ -158,9 +163,9 @@ async def _execute(
                 raise
             message = f"The flow exceeded its {timeout_s:g} s budget"
             await ctx.sink.log(
-                LogEntry(ctx.current_step or "flow", "error", message, None, "command_timeout")
+                LogEntry(ctx.current_step or "flow", "error", message, None, timeout_code)
             )
-            return _failed(ctx, "command_timeout", message)
+            return _failed(ctx, timeout_code, message)
     except Cancelled as exc:
         if exc is not ctx.logged_error:
             await ctx.sink.log(LogEntry(ctx.current_step or "flow", "warn", exc.message))

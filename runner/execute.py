@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from playwright.async_api import Error as PlaywrightError
@@ -22,6 +23,7 @@ from api.context import AppContext
 from api.db.models import TaskStatus
 from api.services import execution
 from api.services.execution import TaskRun
+from api.task_sink import DbSink
 from flows.context import Origins
 from flows.engine import FlowOutcome, run_flow, verify_flow
 from flows.sink import LogEntry
@@ -29,7 +31,6 @@ from profiles.settings import BrowserSettings
 from runner.media import MediaFetcher
 from runner.playwright_executor import PlaywrightExecutor
 from runner.pool import AgentBusy, BrowserPool, LaunchFailed, PoolClosed, PoolError, PoolFull
-from api.task_sink import DbSink
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,9 +45,18 @@ _STATUS = {
 class TaskRunner:
     """Runs the tasks of runner agents on this process's browser pool."""
 
-    def __init__(self, context: AppContext, pool: BrowserPool) -> None:
+    def __init__(
+        self,
+        context: AppContext,
+        pool: BrowserPool,
+        *,
+        runner_id: str = "",
+        wake_later: Callable[[str, datetime], Awaitable[None]] | None = None,
+    ) -> None:
         self.context = context
         self.pool = pool
+        self.runner_id = runner_id
+        self.wake_later = wake_later
         self.fetch_media = MediaFetcher(context)
         site = context.settings.site_origins
         self.origins = Origins(facebook=site.facebook, twitter=site.twitter)
@@ -64,10 +74,14 @@ class TaskRunner:
         ran. Stops when none is left or the agent cannot run now."""
         ran = 0
         while True:
-            run = await self._db(lambda s: execution.claim_next(s, agent_id, start=True))
-            if run is None:
+            claim = await self._db(
+                lambda s: execution.claim(s, agent_id, start=True, runner_id=self.runner_id)
+            )
+            if claim.run is None:
+                if claim.not_before is not None and self.wake_later is not None:
+                    await self.wake_later(agent_id, claim.not_before)
                 return ran
-            if not await self.execute(run):
+            if not await self.execute(claim.run):
                 return ran
             ran += 1
 
@@ -77,11 +91,41 @@ class TaskRunner:
         already ``running`` (claimed with ``start=True``)."""
         try:
             async with DbSink(self.context, run) as sink:
-                outcome = await self._in_browser(run, sink)
+                heartbeat = asyncio.create_task(self._heartbeat(run, sink))
+                try:
+                    outcome = await self._in_browser(run, sink)
+                finally:
+                    heartbeat.cancel()
         except _HandedBack:
             return False
+        except asyncio.CancelledError:
+            # Shutting down (SIGTERM): hand the task back; past its point of no return
+            # it keeps the mark, so whoever takes it next verifies instead of posting.
+            await asyncio.shield(
+                self._db(lambda s: execution.hand_back_claimed(s, run.task_id, run.lease_token))
+            )
+            raise
+        if sink.stop_reason == "lease_lost":
+            log.warning("lost the lease of %s; leaving it to its new owner", run.task_id)
+            return True
         await self._finish(run, outcome)
         return True
+
+    async def _heartbeat(self, run: TaskRun, sink: DbSink) -> None:
+        """Renew the task's lease; on losing it, stop before the next command."""
+        interval = self.context.settings.runner_heartbeat_s
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                held = await self._db(
+                    lambda s: execution.heartbeat(s, run.task_id, run.lease_token)
+                )
+            except Exception as error:  # the database may be briefly unreachable
+                log.warning("heartbeat of %s failed: %s", run.task_id, error)
+                continue
+            if not held:
+                sink.stop_reason = sink.stop_reason or "lease_lost"
+                return
 
     async def _in_browser(self, run: TaskRun, sink: DbSink) -> FlowOutcome:
         try:
@@ -114,12 +158,26 @@ class TaskRunner:
         return await flow(
             run.action,
             run.platform,
-            run.params,
+            await self._paced_params(run),
             executor,
             sink,
             self.origins,
             timeout_s=float(run.timeout_sec),
+            timeout_code="task_timeout",
         )
+
+    async def _paced_params(self, run: TaskRun) -> dict[str, Any]:
+        """Cap a group post at the agent's remaining daily outreach: the groups past it
+        are logged ``skipped``."""
+        if run.action != "post-to-groups":
+            return run.params
+        budget = await self._db(
+            lambda s: execution.outreach_budget(s, run.agent_id, run.config or {}), write=False
+        )
+        if budget is None:
+            return run.params
+        wanted = int(run.params.get("maxGroups", 5))
+        return {**run.params, "maxGroups": max(1, min(wanted, budget))}
 
     async def _finish(self, run: TaskRun, outcome: FlowOutcome) -> None:
         status = _STATUS[outcome.status]
@@ -131,6 +189,7 @@ class TaskRunner:
                 result=outcome.result,
                 error_code=outcome.error_code if status == TaskStatus.failed else None,
                 error_message=outcome.error_message if status == TaskStatus.failed else None,
+                lease_token=run.lease_token,
             )
         )
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
+import uuid
+from datetime import datetime
 from typing import Any
 
 from arq import func
@@ -23,6 +27,7 @@ from api.queue import (
     redis_settings,
     serialize,
     wake_agent,
+    wake_agent_at,
 )
 from api.services import execution
 from runner.execute import TaskRunner, profile_operation
@@ -45,16 +50,24 @@ async def profile_op(
 
 
 async def reconcile(context: AppContext, redis: Any, interval_s: float) -> None:
-    """Every ``interval_s``: wake every runner agent with a runnable task and nothing in
+    """Every ``interval_s``: recover tasks whose runner died (no heartbeat for
+    ``task_stale_s``), then wake every runner agent with a runnable task and nothing in
     flight. The database is the truth; this repairs wake-ups lost to a Redis restart,
     a flush, or a race with a finishing drain job."""
+    stale_after_s = context.settings.task_stale_s
     while True:
         try:
+
+            def recover() -> list[tuple[str, str]]:
+                with context.db.unit() as session:
+                    return execution.recover_stale(session, stale_after_s=stale_after_s)
 
             def due() -> list[str]:
                 with context.db.unit(write=False) as session:
                     return execution.agents_with_runnable_tasks(session)
 
+            for agent_id, task_id in await asyncio.to_thread(recover):
+                log.warning("recovered task %s of agent %s from a dead runner", task_id, agent_id)
             for agent_id in await asyncio.to_thread(due):
                 await wake_agent(redis, agent_id)
         except Exception as error:
@@ -80,7 +93,14 @@ def build_worker(settings: Settings, redis_url: str, *, burst: bool = False) -> 
         if reaped:
             log.info("killed %d orphaned Chromium processes", len(reaped))
         pool.start()
-        ctx.update(app_context=context, pool=pool, task_runner=TaskRunner(context, pool))
+        redis = ctx["redis"]
+
+        async def wake_later(agent_id: str, when: datetime) -> None:
+            await wake_agent_at(redis, agent_id, when)
+
+        runner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        task_runner = TaskRunner(context, pool, runner_id=runner_id, wake_later=wake_later)
+        ctx.update(app_context=context, pool=pool, task_runner=task_runner)
         state["playwright"] = playwright
         state["reconciler"] = asyncio.create_task(
             reconcile(context, await connect(redis_url), settings.reconcile_interval_s)

@@ -55,6 +55,8 @@ class AgentConnection:
         self._loop = loop
         self.last_frame_at = loop.time()
         self.frames_received = 0
+        #: A frame arrived since the hub last wrote the agent's lastSeenAt.
+        self.heard = False
         #: Why the socket closed (a WebSocket close code), once it has.
         self.close_code: int | None = None
         self.close_reason = ""
@@ -165,6 +167,7 @@ class AgentConnection:
                 text = message["bytes"].decode("utf-8", "replace")
             self.last_frame_at = self._loop.time()
             self.frames_received += 1
+            self.heard = True
             if text is not None:
                 await self._handle(text)
 

@@ -309,6 +309,13 @@ class Hub:
         elif message.kind == "wake" and connection is not None:
             connection.wake()
         elif message.kind == "claim" and connection is not None:
+            self._spawn(self._yield_if_replaced(connection), f"hub-claim-{message.agent_id}")
+
+    async def _yield_if_replaced(self, connection: AgentConnection) -> None:
+        """Another process took a socket of this agent. Claims can cross (each process
+        publishes after setting the key), so the key decides which socket is newer."""
+        holder = await self.presence.holder(connection.agent_id)
+        if holder is not None and holder != self.presence.instance_id:
             connection.close(CLOSE_REPLACED, "replaced by a newer connection")
 
     async def refresh_presence(self) -> None:
@@ -319,12 +326,11 @@ class Hub:
 
     async def touch(self) -> None:
         """Write lastSeenAt for the agents heard from since the last pass."""
-        since = asyncio.get_running_loop().time() - self.timings.seen_write_interval_s
-        heard = [
-            agent_id
-            for agent_id, connection in self._connections.items()
-            if not connection.closed and connection.last_frame_at >= since
-        ]
+        heard: list[str] = []
+        for agent_id, connection in self._connections.items():
+            if connection.heard and not connection.closed:
+                connection.heard = False
+                heard.append(agent_id)
         if heard:
             await self._db(lambda s: service.touch(s, heard))
 

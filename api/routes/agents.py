@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
 from sqlalchemy import Connection
 
 from api.context import TaskWakeup
@@ -68,10 +70,11 @@ def get_agent(agent_id: str, user: CurrentUser, session: SessionDep) -> AgentDet
 
 @router.patch("/api/agents/{agent_id}", response_model=AgentResponse)
 def update_agent(
-    agent_id: str, body: AgentUpdate, user: CurrentUser, session: SessionDep
+    agent_id: str, body: AgentUpdate, user: CurrentUser, session: SessionDep, context: ContextDep
 ) -> AgentResponse:
-    """Change any of name, platforms, status, config.*, executor, browser."""
-    agent = agent_service.update_agent(session, user, agent_id, body)
+    """Change any of name, platforms, status, config.*, executor, browser. A paused
+    agent holds its tasks; un-pausing it lets them run."""
+    agent = agent_service.update_agent(session, user, agent_id, body, context)
     return AgentResponse(agent=agent_service.public(session, user, agent))
 
 
@@ -114,17 +117,26 @@ async def dispatch(
     body: DispatchRequest,
     credentials: CredentialsDep,
     context: ContextDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Repeat a request safely: the same key within 24 h returns the "
+            "same task instead of creating another.",
+        ),
+    ] = None,
 ) -> Response:
     """Dispatch a task to the agent; it is stored ``pending`` and runs as soon as the
     agent is free (or at ``scheduledFor``)."""
 
     # The hottest route: authentication, ownership and the insert share one Core
     # transaction and one trip to the thread pool.
-    def work(connection: Connection) -> tuple[DispatchedTask, TaskWakeup]:
+    def work(connection: Connection) -> tuple[DispatchedTask, TaskWakeup | None]:
         caller = authenticate_ref(connection, context, credentials)
         agent = agent_service.owned_ref(connection, caller.id, agent_id)
-        return task_service.insert_task(connection, agent, body)
+        return task_service.insert_task(connection, agent, body, idempotency_key=idempotency_key)
 
     task, wakeup = await context.db.run_core(work, write=True)
-    context.wake_task(wakeup)
+    if wakeup is not None:
+        context.wake_task(wakeup)
     return model_response(DispatchResponse(task=task))

@@ -10,7 +10,13 @@ from api import artifacts
 from api.deps import ContextDep, CredentialsDep, CurrentUser, SessionDep, authenticate_ref
 from api.errors import NotFound
 from api.schemas.common import model_response
-from api.schemas.tasks import TaskDetail, TaskDetailResponse, TaskListResponse
+from api.schemas.tasks import (
+    DispatchResponse,
+    TaskDetail,
+    TaskDetailResponse,
+    TaskListResponse,
+    TaskResponse,
+)
 from api.services import tasks as task_service
 
 router = APIRouter(tags=["tasks"])
@@ -49,6 +55,27 @@ async def get_task(task_id: str, credentials: CredentialsDep, context: ContextDe
         return task_service.detail_core(connection, caller, task_id)
 
     return model_response(TaskDetailResponse(task=await context.db.run_core(work, write=False)))
+
+
+@router.post("/api/tasks/{task_id}/cancel", response_model=TaskResponse)
+def cancel_task(task_id: str, user: CurrentUser, session: SessionDep) -> TaskResponse:
+    """Cancel a pending or running task. A running task stops before its next command;
+    one that is already publishing finishes and reports (409)."""
+    return TaskResponse(task=task_service.to_public(task_service.cancel(session, user, task_id)))
+
+
+@router.delete("/api/tasks/{task_id}", response_model=TaskResponse)
+def delete_task(task_id: str, user: CurrentUser, session: SessionDep) -> TaskResponse:
+    """Same as ``POST /api/tasks/:id/cancel`` (the task and its log are kept)."""
+    return TaskResponse(task=task_service.to_public(task_service.cancel(session, user, task_id)))
+
+
+@router.post("/api/tasks/{task_id}/retry", response_model=DispatchResponse)
+def retry_task(
+    task_id: str, user: CurrentUser, session: SessionDep, context: ContextDep
+) -> DispatchResponse:
+    """Dispatch a new task with the same agent, action, platform, params and timeout."""
+    return DispatchResponse(task=task_service.retry(session, context, user, task_id))
 
 
 @router.get("/api/tasks/{task_id}/trace", response_class=FileResponse)

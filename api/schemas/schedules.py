@@ -93,7 +93,7 @@ class ScheduleRunPublic(BaseModel):
     fireAt: str | None = Field(description="The fire time this run is for.")
     outcome: Literal["dispatched", "skipped"]
     taskId: str | None = Field(description="The task dispatched for it (null when skipped).")
-    reason: str | None = Field(description="Why it was skipped (or what was coalesced into it).")
+    reason: str | None = Field(description="Why it was skipped (null when dispatched).")
     createdAt: str | None = Field(description="When the scheduler handled it.")
 
 

@@ -70,6 +70,17 @@ class TaskPublic(BaseModel):
 class TaskDetail(TaskPublic):
     params: dict[str, Any]
     log: list[LogEntryPublic]
+    queuePosition: int | None = Field(
+        None, description="Pending tasks: place in the agent's queue (1 = next)."
+    )
+    notBefore: str | None = Field(
+        None, description="Pending tasks: earliest start (scheduledFor, pacing)."
+    )
+
+
+class TaskResponse(BaseModel):
+    success: bool = True
+    task: TaskPublic
 
 
 class TaskListResponse(BaseModel):

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, bindparam, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from api.context import AppContext
+from api.context import AppContext, TaskWakeup
 from api.db.models import Agent, AgentStatus, Task, User, utcnow
 from api.db.session import after_commit
 from api.errors import BadRequest, Forbidden, NotFound, Unauthorized
@@ -137,8 +137,15 @@ def create_agent(
     return AgentWithToken(**to_public(agent, user.email, 0).model_dump(), token=token)
 
 
-def update_agent(session: Session, user: User, agent_id: str, body: AgentUpdate) -> Agent:
+def update_agent(
+    session: Session,
+    user: User,
+    agent_id: str,
+    body: AgentUpdate,
+    context: AppContext | None = None,
+) -> Agent:
     agent = get_owned(session, user, agent_id)
+    was_paused = agent.status == AgentStatus.paused
     if body.name is not None:
         if not body.name.strip():
             raise BadRequest("name must not be blank")
@@ -155,6 +162,10 @@ def update_agent(session: Session, user: User, agent_id: str, body: AgentUpdate)
         agent.browser = validate_browser({**agent.browser, **body.browser})
     session.add(agent)
     session.flush()
+    if context is not None and was_paused and agent.status != AgentStatus.paused:
+        # Its held tasks may run now.
+        wakeup = TaskWakeup(task_id="", agent_id=agent.id, executor=agent.executor)
+        after_commit(session, lambda: context.wake_task(wakeup))
     return agent
 
 

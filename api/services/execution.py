@@ -7,7 +7,7 @@ Every status change goes through :func:`api.db.state.transition`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, update
@@ -39,6 +39,8 @@ class TaskRun:
     timeout_sec: int
     browser: dict[str, Any]
     passed_point_of_no_return: bool
+    lease_token: int = 0
+    config: dict[str, Any] | None = None
 
 
 def _runnable(agent_id: str, now: datetime) -> Any:
@@ -49,18 +51,95 @@ def _runnable(agent_id: str, now: datetime) -> Any:
     )
 
 
-def claim_next(session: Session, agent_id: str, *, start: bool = False) -> TaskRun | None:
+POST_ACTIONS = frozenset({"post", "post-to-groups", "smart-post"})
+MESSAGE_ACTIONS = frozenset({"friend-msg", "send-msg", "group-outreach", "auto-outreach"})
+OUTREACH_ACTIONS = frozenset({"post-to-groups", *MESSAGE_ACTIONS})
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a claim attempt found: a task to run, or the time the agent's next task may
+    start (pacing, a scheduled time), or nothing to do."""
+
+    run: TaskRun | None = None
+    not_before: datetime | None = None
+
+
+def pacing_for(session: Session, agent: Agent, task: Task, now: datetime) -> datetime | None:
+    """When ``task`` may start under the agent's pacing rules (None: now)."""
+    config = {"postDelaySec": 60, "messageDelaySec": 30, "dailyOutreachLimit": 5}
+    config.update(agent.config or {})
+    waits: list[datetime] = []
+    for actions, key in ((POST_ACTIONS, "postDelaySec"), (MESSAGE_ACTIONS, "messageDelaySec")):
+        if task.action not in actions or not config.get(key):
+            continue
+        last = session.exec(
+            select(func.max(Task.completed_at)).where(
+                Task.agent_id == agent.id,
+                col(Task.action).in_(list(actions)),
+                Task.status == TaskStatus.completed.value,
+            )
+        ).one()
+        if last is not None:
+            waits.append(last + timedelta(seconds=int(config[key])))
+    if task.action in OUTREACH_ACTIONS:
+        limit = int(config.get("dailyOutreachLimit") or 0)
+        window = now - timedelta(hours=24)
+        stamps = session.exec(
+            select(OutreachLog.timestamp)
+            .where(
+                OutreachLog.agent_id == agent.id,
+                OutreachLog.timestamp >= window,
+                OutreachLog.result != "skipped",
+            )
+            .order_by(col(OutreachLog.timestamp))
+        ).all()
+        if limit and len(stamps) >= limit:
+            waits.append(stamps[len(stamps) - limit] + timedelta(hours=24))
+    later = [moment for moment in waits if moment > now]
+    return max(later) if later else None
+
+
+def outreach_budget(session: Session, agent_id: str, config: dict[str, Any]) -> int | None:
+    """Outreach attempts the agent may still make in the current 24 h window."""
+    limit = int((config or {}).get("dailyOutreachLimit") or 0)
+    if not limit:
+        return None
+    used = session.exec(
+        select(func.count())
+        .select_from(OutreachLog)
+        .where(
+            OutreachLog.agent_id == agent_id,
+            OutreachLog.timestamp >= utcnow() - timedelta(hours=24),
+            OutreachLog.result != "skipped",
+        )
+    ).one()
+    return max(limit - int(used), 0)
+
+
+def claim_next(
+    session: Session, agent_id: str, *, start: bool = False, runner_id: str | None = None
+) -> TaskRun | None:
+    """The task :func:`claim` claims, if any."""
+    return claim(session, agent_id, start=start, runner_id=runner_id).run
+
+
+def claim(
+    session: Session, agent_id: str, *, start: bool = False, runner_id: str | None = None
+) -> Claim:
     """Claim the agent's oldest runnable task (``pending → dispatched``, and on to
-    ``running`` with ``start``), unless the agent is paused, deleted, or already has a
-    task in flight. Call in a write unit: on SQLite the unit holds the write lock, on
-    PostgreSQL the agent row is locked."""
+    ``running`` with ``start``), unless the agent is paused, deleted, already has a task
+    in flight, or must wait (pacing, ``scheduledFor``). A claim takes a new fencing
+    token (``lease_token``): a runner whose token is no longer the task's has lost it.
+    Call in a write unit: on SQLite the unit holds the write lock, on PostgreSQL the
+    agent row is locked."""
     now = utcnow()
     agent_query = select(Agent).where(Agent.id == agent_id)
     if session.get_bind().dialect.name == "postgresql":
         agent_query = agent_query.with_for_update()
     agent = session.exec(agent_query).first()
     if agent is None or agent.deleted_at is not None or agent.status == AgentStatus.paused:
-        return None
+        return Claim()
     in_flight = session.exec(
         select(func.count())
         .select_from(Task)
@@ -70,27 +149,135 @@ def claim_next(session: Session, agent_id: str, *, start: bool = False) -> TaskR
         )
     ).one()
     if in_flight:
-        return None
+        return Claim()
     task = session.exec(
-        _runnable(agent_id, now).order_by(col(Task.dispatched_at), col(Task.id)).limit(1)
+        select(Task)
+        .where(Task.agent_id == agent_id, Task.status == TaskStatus.pending.value)
+        .order_by(col(Task.dispatched_at), col(Task.id))
+        .limit(1)
     ).first()
     if task is None:
-        return None
+        return Claim()
+    if task.scheduled_for is not None and task.scheduled_for > now:
+        # Tasks run in order: a later task does not overtake a scheduled one... unless
+        # it is due itself, so look for the oldest due task instead.
+        due = session.exec(
+            select(Task)
+            .where(
+                Task.agent_id == agent_id,
+                Task.status == TaskStatus.pending.value,
+                (col(Task.scheduled_for).is_(None)) | (col(Task.scheduled_for) <= now),
+            )
+            .order_by(col(Task.dispatched_at), col(Task.id))
+            .limit(1)
+        ).first()
+        if due is None:
+            return Claim(not_before=task.scheduled_for)
+        task = due
+    wait_until = pacing_for(session, agent, task, now)
+    if wait_until is not None:
+        return Claim(not_before=wait_until)
     transition(task, TaskStatus.dispatched)
     if start:
         transition(task, TaskStatus.running)
+    task.lease_token += 1
+    task.runner_id = runner_id
+    task.heartbeat_at = now
     session.add(task)
-    return TaskRun(
-        task_id=task.id,
-        agent_id=agent.id,
-        user_id=task.user_id,
-        action=task.action,
-        platform=task.platform,
-        params=dict(task.params),
-        attempt=task.attempt,
-        timeout_sec=task.timeout_sec,
-        browser=dict(agent.browser),
-        passed_point_of_no_return=task.point_of_no_return_at is not None,
+    return Claim(
+        TaskRun(
+            task_id=task.id,
+            agent_id=agent.id,
+            user_id=task.user_id,
+            action=task.action,
+            platform=task.platform,
+            params=dict(task.params),
+            attempt=task.attempt,
+            timeout_sec=task.timeout_sec,
+            browser=dict(agent.browser),
+            passed_point_of_no_return=task.point_of_no_return_at is not None,
+            lease_token=task.lease_token,
+            config=dict(agent.config or {}),
+        )
+    )
+
+
+def heartbeat(session: Session, task_id: str, lease_token: int) -> bool:
+    """Refresh a running task's heartbeat; False if the runner no longer holds it."""
+    result = session.execute(
+        update(Task)
+        .where(
+            col(Task.id) == task_id,
+            col(Task.lease_token) == lease_token,
+            col(Task.status).in_([TaskStatus.dispatched.value, TaskStatus.running.value]),
+        )
+        .values(heartbeat_at=utcnow())
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+MAX_ATTEMPTS = 3
+
+
+def recover_stale(
+    session: Session, *, stale_after_s: float, executor: str = "runner"
+) -> list[tuple[str, str]]:
+    """Tasks whose runner stopped heartbeating: before the point of no return they go
+    back to ``pending`` (``attempt`` + 1, at most :data:`MAX_ATTEMPTS`); after it they go
+    back too, flagged, and the next claim verifies instead of publishing again.
+    Returns ``(agent_id, task_id)`` of the tasks to wake."""
+    cutoff = utcnow() - timedelta(seconds=stale_after_s)
+    stale = session.exec(
+        select(Task)
+        .join(Agent, col(Agent.id) == col(Task.agent_id))
+        .where(
+            col(Task.status).in_([TaskStatus.dispatched.value, TaskStatus.running.value]),
+            Agent.executor == executor,
+            (col(Task.heartbeat_at) < cutoff)
+            | (col(Task.heartbeat_at).is_(None) & (col(Task.updated_at) < cutoff)),
+        )
+    ).all()
+    woken: list[tuple[str, str]] = []
+    for task in stale:
+        published = task.point_of_no_return_at is not None
+        if not published and task.attempt >= MAX_ATTEMPTS:
+            message = f"The runner died {task.attempt} times; giving up"
+            transition(task, TaskStatus.failed, error_code="runner_lost", error_message=message)
+            _log(session, task.id, "recover", "error", message, "runner_lost")
+            continue
+        transition(task, TaskStatus.pending, runner_id=None, heartbeat_at=None)
+        task.lease_token += 1
+        task.attempt += 1
+        if published:
+            message = "The runner died after publishing began; the post will be verified"
+        else:
+            message = f"The runner died; retrying (attempt {task.attempt} of {MAX_ATTEMPTS})"
+        _log(session, task.id, "recover", "warn", message, None)
+        session.add(task)
+        woken.append((task.agent_id, task.id))
+    return woken
+
+
+def hand_back_claimed(session: Session, task_id: str, lease_token: int) -> bool:
+    """A runner shutting down returns a task it holds (same attempt). Past the point of
+    no return the task keeps its mark, so the next claim verifies it."""
+    task = session.get(Task, task_id)
+    if task is None or task.lease_token != lease_token or is_terminal(task.status):
+        return False
+    transition(task, TaskStatus.pending, runner_id=None, heartbeat_at=None)
+    task.lease_token += 1
+    _log(
+        session, task.id, "shutdown", "warn", "The runner shut down; the task was handed back", None
+    )
+    session.add(task)
+    return True
+
+
+def _log(
+    session: Session, task_id: str, step: str, status: str, message: str, code: str | None
+) -> None:
+    session.add(
+        TaskLogEntry(task_id=task_id, step=step, status=status, message=message, error_code=code)
     )
 
 
@@ -135,10 +322,14 @@ def finish(
     result: dict[str, Any] | None = None,
     error_code: str | None = None,
     error_message: str | None = None,
+    lease_token: int | None = None,
 ) -> bool:
-    """End a task; False if it already ended (for example cancelled meanwhile)."""
+    """End a task; False if it already ended (for example cancelled meanwhile) or, with
+    ``lease_token``, if the caller no longer holds it."""
     task = session.get(Task, task_id)
     if task is None or is_terminal(task.status):
+        return False
+    if lease_token is not None and task.lease_token != lease_token:
         return False
     transition(task, status, result=result, error_code=error_code, error_message=error_message)
     session.add(task)
@@ -212,10 +403,15 @@ def set_current_step(session: Session, task_id: str, step: str | None) -> None:
     )
 
 
-def mark_point_of_no_return(session: Session, task_id: str) -> None:
-    session.execute(
-        update(Task).where(col(Task.id) == task_id).values(point_of_no_return_at=utcnow())
-    )
+def mark_point_of_no_return(session: Session, task_id: str, lease_token: int | None = None) -> bool:
+    """Record that publishing starts now. False (publish nothing) if the task was
+    cancelled meanwhile or the caller lost it: the cancel and this mark are both writes,
+    so exactly one of them wins."""
+    conditions = [col(Task.id) == task_id, col(Task.status) == TaskStatus.running.value]
+    if lease_token is not None:
+        conditions.append(col(Task.lease_token) == lease_token)
+    result = session.execute(update(Task).where(*conditions).values(point_of_no_return_at=utcnow()))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def add_outreach(

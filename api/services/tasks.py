@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert
+from sqlalchemy import Connection, bindparam, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from api.context import AppContext, TaskWakeup
 from api.db.models import Agent, Task, TaskLogEntry, TaskStatus, User, new_id, utcnow
 from api.db.session import after_commit
-from api.errors import BadRequest, Forbidden, NotFound
+from api.db.state import is_terminal, transition
+from api.errors import BadRequest, Conflict, Forbidden, NotFound
 from api.schemas.common import iso
 from api.schemas.tasks import (
     DispatchedTask,
@@ -42,8 +44,54 @@ def dispatch(
     """Validate and store a ``pending`` task; wake a worker once it is committed. Every
     task is created through here (or :func:`insert_task` on the hottest route)."""
     task, wakeup = insert_task(session.connection(), agent, body, schedule_id=schedule_id)
-    after_commit(session, lambda: context.wake_task(wakeup))
+    if wakeup is not None:
+        after_commit(session, lambda: context.wake_task(wakeup))
     return task
+
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+_BY_IDEMPOTENCY_KEY = sa_select(Task.__table__).where(  # type: ignore[attr-defined]
+    col(Task.user_id) == bindparam("user_id"),
+    col(Task.idempotency_key) == bindparam("key"),
+)
+_FORGET_KEY = (
+    update(Task.__table__)  # type: ignore[attr-defined]
+    .where(col(Task.id) == bindparam("task_id"))
+    .values(idempotency_key=None)
+)
+
+
+def _replay(
+    connection: Connection,
+    agent: Agent | AgentRef,
+    body: DispatchRequest,
+    params: dict[str, Any],
+    key: str,
+) -> DispatchedTask | None:
+    """The task an earlier request with the same ``Idempotency-Key`` created (within
+    24 h), or None. The same key with a different request is a 409."""
+    row = connection.execute(_BY_IDEMPOTENCY_KEY, {"user_id": agent.user_id, "key": key}).first()
+    if row is None:
+        return None
+    if row.dispatched_at < utcnow() - IDEMPOTENCY_WINDOW:
+        connection.execute(_FORGET_KEY, {"task_id": row.id})
+        return None
+    same = (row.agent_id, row.action, row.platform, row.params) == (
+        agent.id,
+        body.action,
+        body.platform,
+        params,
+    )
+    if not same:
+        raise Conflict("This Idempotency-Key was already used for a different request")
+    return DispatchedTask(
+        taskId=row.id,
+        action=row.action,
+        platform=row.platform,
+        status=row.status,
+        dispatchedAt=iso(row.dispatched_at),
+        scheduledFor=iso(row.scheduled_for),
+    )
 
 
 def insert_task(
@@ -52,13 +100,20 @@ def insert_task(
     body: DispatchRequest,
     *,
     schedule_id: str | None = None,
-) -> tuple[DispatchedTask, TaskWakeup]:
+    idempotency_key: str | None = None,
+) -> tuple[DispatchedTask, TaskWakeup | None]:
     """The row of :func:`dispatch`, written with one Core INSERT; the caller sends the
-    returned wake-up once the transaction is committed."""
+    returned wake-up once the transaction is committed (None: nothing new to run)."""
     try:
         params = validate_params(body.action, body.platform, body.params)
     except ParamsError as error:
         raise BadRequest(str(error)) from None
+    if idempotency_key is not None:
+        if not 1 <= len(idempotency_key) <= 255:
+            raise BadRequest("Idempotency-Key must be 1 to 255 characters")
+        replayed = _replay(connection, agent, body, params, idempotency_key)
+        if replayed is not None:
+            return replayed, None
     now = utcnow()
     scheduled_for = as_utc(body.scheduledFor) if body.scheduledFor is not None else None
     if scheduled_for is not None and scheduled_for <= now:
@@ -79,6 +134,7 @@ def insert_task(
             "attempt": 1,
             "timeout_sec": body.timeoutSec,
             "schedule_id": schedule_id,
+            "idempotency_key": idempotency_key,
             "updated_at": now,
         },
     )
@@ -109,7 +165,74 @@ def detail_core(connection: Connection, caller: CallerRef, task_id: str) -> Task
     if row.user_id != caller.id:
         raise Forbidden()
     entries = connection.execute(_LOG_ROWS, {"task_id": task_id}).all()
-    return to_detail(row, entries)  # type: ignore[arg-type]
+    detail = to_detail(row, entries)  # type: ignore[arg-type]
+    if row.status == TaskStatus.pending:
+        with Session(bind=connection) as session:
+            detail.queuePosition, not_before = queue_info(session, row.id)
+        detail.notBefore = iso(not_before)
+    return detail
+
+
+def queue_info(session: Session, task_id: str) -> tuple[int | None, datetime | None]:
+    """A pending task's place in its agent's queue (1 = next) and the earliest time it
+    may start (its ``scheduledFor``, the agent's pacing, the task ahead of it)."""
+    from api.services import execution
+
+    task = session.get(Task, task_id)
+    if task is None or task.status != TaskStatus.pending:
+        return None, None
+    ahead = session.exec(
+        select(func.count())
+        .select_from(Task)
+        .where(
+            Task.agent_id == task.agent_id,
+            col(Task.status).in_(
+                [TaskStatus.pending.value, TaskStatus.dispatched.value, TaskStatus.running.value]
+            ),
+            (col(Task.dispatched_at) < task.dispatched_at)
+            | ((col(Task.dispatched_at) == task.dispatched_at) & (col(Task.id) < task.id)),
+        )
+    ).one()
+    agent = session.get(Agent, task.agent_id)
+    now = utcnow()
+    moments = [m for m in (task.scheduled_for,) if m is not None and m > now]
+    if agent is not None:
+        paced = execution.pacing_for(session, agent, task, now)
+        if paced is not None:
+            moments.append(paced)
+    return int(ahead) + 1, max(moments) if moments else None
+
+
+def cancel(session: Session, user: User | CallerRef, task_id: str) -> Task:
+    """Cancel a pending or running task. A running one stops before its next command;
+    one past its point of no return finishes and reports, so it cannot be cancelled."""
+    task = get_owned(session, user, task_id)
+    if is_terminal(task.status):
+        raise Conflict(f"Task is already {task.status}")
+    if task.point_of_no_return_at is not None:
+        raise Conflict("Task is already publishing; it will finish and report")
+    transition(task, TaskStatus.cancelled, error_message="Cancelled by the user")
+    session.add(task)
+    return task
+
+
+def retry(
+    session: Session, context: AppContext, user: User | CallerRef, task_id: str
+) -> DispatchedTask:
+    """A new task with the same agent, action, platform, params and timeout."""
+    from api.services import agents as agent_service
+
+    original = get_owned(session, user, task_id)
+    if not is_terminal(original.status):
+        raise Conflict(f"Task is still {original.status}; cancel it first or wait for it")
+    agent = agent_service.owned_ref(session.connection(), original.user_id, original.agent_id)
+    body = DispatchRequest(
+        action=original.action,
+        platform=original.platform,
+        params=original.params,
+        timeoutSec=original.timeout_sec,
+    )
+    return dispatch(session, context, agent, body)
 
 
 def get_owned(session: Session, user: User | CallerRef, task_id: str) -> Task:
