@@ -18,6 +18,7 @@ from typing import Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
+from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
 from arq.jobs import Job
 from fastapi import FastAPI
 
@@ -58,11 +59,25 @@ async def connect(url: str) -> ArqRedis:
     )
 
 
-async def wake_agent(redis: ArqRedis, agent_id: str) -> None:
-    """Ask a runner to drain the agent's runnable tasks (no-op if one already is queued)."""
-    await redis.enqueue_job(
+async def wake_agent(redis: ArqRedis, agent_id: str) -> bool:
+    """Ask a runner to drain the agent's runnable tasks. False when a drain job of the
+    agent is already queued or running (the wake-up is then not needed, unless that job
+    belongs to a dead runner: see :func:`force_wake_agent`)."""
+    job = await redis.enqueue_job(
         DRAIN_JOB, agent_id, _job_id=drain_job_id(agent_id), _queue_name=QUEUE_NAME
     )
+    return job is not None
+
+
+async def force_wake_agent(redis: ArqRedis, agent_id: str) -> None:
+    """Wake the agent even if a drain job of a dead runner still holds its job id (arq
+    keeps a killed worker's job "in progress" until the job's timeout). Safe if that
+    drain is in fact alive: claims never let two drains run one agent's tasks."""
+    job_id = drain_job_id(agent_id)
+    await redis.delete(
+        job_key_prefix + job_id, in_progress_key_prefix + job_id, result_key_prefix + job_id
+    )
+    await wake_agent(redis, agent_id)
 
 
 async def wake_agent_at(redis: ArqRedis, agent_id: str, when: datetime) -> None:

@@ -24,6 +24,7 @@ from api.queue import (
     QUEUE_NAME,
     connect,
     deserialize,
+    force_wake_agent,
     redis_settings,
     serialize,
     wake_agent,
@@ -62,14 +63,26 @@ async def reconcile(context: AppContext, redis: Any, interval_s: float) -> None:
                 with context.db.unit() as session:
                     return execution.recover_stale(session, stale_after_s=stale_after_s)
 
-            def due() -> list[str]:
+            def due() -> tuple[list[str], list[str]]:
                 with context.db.unit(write=False) as session:
-                    return execution.agents_with_runnable_tasks(session)
+                    return (
+                        execution.agents_with_runnable_tasks(session),
+                        execution.agents_with_runnable_tasks(
+                            session, waiting_longer_than_s=stale_after_s
+                        ),
+                    )
 
             for agent_id, task_id in await asyncio.to_thread(recover):
                 log.warning("recovered task %s of agent %s from a dead runner", task_id, agent_id)
-            for agent_id in await asyncio.to_thread(due):
-                await wake_agent(redis, agent_id)
+                await force_wake_agent(redis, agent_id)
+            runnable, stuck = await asyncio.to_thread(due)
+            for agent_id in runnable:
+                woken = await wake_agent(redis, agent_id)
+                if not woken and agent_id in stuck:
+                    # Runnable for a long time with nothing in flight, yet a drain job
+                    # "exists": it belongs to a dead runner.
+                    log.warning("drain job of agent %s looks orphaned; replacing it", agent_id)
+                    await force_wake_agent(redis, agent_id)
         except Exception as error:
             log.warning("reconcile pass failed: %s", error)
         await asyncio.sleep(interval_s)

@@ -63,6 +63,7 @@ class AgentConnection:
         self._close_sent = False
         self._closed = asyncio.Event()
         self._wake = asyncio.Event()
+        self._wake_timer: asyncio.TimerHandle | None = None
         self._pending: dict[str, asyncio.Future[ResultFrame]] = {}
         self._send_lock = asyncio.Lock()
         self._on_hello: list[Callable[[AgentConnection, str], None]] = []
@@ -115,6 +116,12 @@ class AgentConnection:
     def wake(self) -> None:
         """Ask this connection's drainer to look for runnable tasks."""
         self._wake.set()
+
+    def wake_in(self, delay_s: float) -> None:
+        """:meth:`wake` after ``delay_s`` (replacing any earlier such request)."""
+        if self._wake_timer is not None:
+            self._wake_timer.cancel()
+        self._wake_timer = self._loop.call_later(delay_s, self.wake)
 
     async def woken(self) -> None:
         """Wait for :meth:`wake` (or the close); then clear the wake-up."""
@@ -218,6 +225,8 @@ class AgentConnection:
         self.close_code = code
         self.close_reason = reason
         self._closed.set()
+        if self._wake_timer is not None:
+            self._wake_timer.cancel()
         message = self._disconnected_message()
         for waiter in self._pending.values():
             if not waiter.done():

@@ -32,8 +32,9 @@ from starlette.websockets import WebSocket
 from api.config import Settings
 from api.context import AppContext, TaskWakeup
 from api.db.models import ExecutorKind, utcnow
-from api.hub import execute, service
+from api.hub import service
 from api.hub.connection import AgentConnection
+from api.hub.execute import ExtensionTasks
 from api.hub.presence import HubMessage, LocalPresence, Presence, RedisPresence
 from api.hub.protocol import CLOSE_GOING_AWAY, CLOSE_REPLACED, CLOSE_REVOKED
 
@@ -85,6 +86,7 @@ class Hub:
         self.context = context
         self.timings = timings or HubTimings.from_settings(context.settings)
         self.presence: Presence = presence or LocalPresence()
+        self.tasks = ExtensionTasks(context, self.presence.instance_id)
         self._connections: dict[str, AgentConnection] = {}
         self._agent_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -236,10 +238,13 @@ class Hub:
             try:
                 async with self._agent_lock(agent_id):
                     while not connection.closed:
-                        run = await self._db(lambda s: service.claim(s, agent_id))
-                        if run is None:
+                        claim = await self.tasks.claim(agent_id)
+                        if claim.run is None:
+                            if claim.not_before is not None:
+                                delay = (claim.not_before - utcnow()).total_seconds()
+                                connection.wake_in(max(delay, 0.0))
                             break
-                        await execute.execute(self.context, run, connection)
+                        await self.tasks.execute(claim.run, connection)
             except Exception:
                 log.exception("running the tasks of agent %s failed; retrying", agent_id)
                 await asyncio.sleep(RETRY_S)
@@ -274,7 +279,12 @@ class Hub:
             log.info("agent %s is offline: failed %d task(s)", agent_id, len(failed))
 
     async def reconcile(self) -> None:
-        """Wake every extension agent with a runnable task and nothing in flight."""
+        """Recover the tasks of hubs that died (their leases expired), then wake every
+        extension agent with a runnable task and nothing in flight."""
+        stale_after_s = self.context.settings.task_stale_s
+        recovered = await self._db(lambda s: service.recover_stale(s, stale_after_s=stale_after_s))
+        if recovered:
+            log.warning("recovered the tasks of %d agent(s) from a dead hub", len(recovered))
         for agent_id in await self._db(service.runnable_agents, write=False):
             connection = self.connection(agent_id)
             if connection is not None:

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from api.db.models import Agent, AgentStatus, ExecutorKind, TaskStatus, utcnow
 from api.services import agents as agent_service
 from api.services import execution
-from api.services.execution import TaskRun
+from api.services.execution import Claim
 
 AGENT_OFFLINE = "agent_offline"
 AGENT_OFFLINE_MESSAGE = "No extension was connected when the task was claimed"
@@ -114,12 +114,13 @@ def _is_extension_agent(session: Session, agent_id: str) -> bool:
     return executor == ExecutorKind.extension.value
 
 
-def claim(session: Session, agent_id: str) -> TaskRun | None:
-    """Claim and start the next runnable task of an extension agent (None if there is
-    none, the agent is busy, paused, deleted, or runs its tasks on a runner)."""
+def claim(session: Session, agent_id: str, runner_id: str) -> Claim:
+    """Claim and start the next runnable task of an extension agent. Nothing if there is
+    none, the agent is busy, paused, deleted, or runs its tasks on a runner; a
+    ``not_before`` if its next task must wait (pacing, ``scheduledFor``)."""
     if not _is_extension_agent(session, agent_id):
-        return None
-    return execution.claim_next(session, agent_id, start=True)
+        return Claim()
+    return execution.claim(session, agent_id, start=True, runner_id=runner_id)
 
 
 def fail_offline(session: Session, agent_id: str) -> list[str]:
@@ -155,3 +156,13 @@ def fail_offline(session: Session, agent_id: str) -> list[str]:
 def runnable_agents(session: Session) -> list[str]:
     """Extension agents with a runnable task and nothing in flight."""
     return execution.agents_with_runnable_tasks(session, ExecutorKind.extension.value)
+
+
+def recover_stale(session: Session, *, stale_after_s: float) -> list[str]:
+    """Tasks of extension agents whose hub stopped renewing their lease (its API process
+    died) go back to ``pending`` (retried, or verified past their point of no return);
+    returns the agents to wake."""
+    recovered = execution.recover_stale(
+        session, stale_after_s=stale_after_s, executor=ExecutorKind.extension.value
+    )
+    return list(dict.fromkeys(agent_id for agent_id, _ in recovered))

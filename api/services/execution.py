@@ -281,9 +281,12 @@ def _log(
     )
 
 
-def agents_with_runnable_tasks(session: Session, executor: str = "runner") -> list[str]:
+def agents_with_runnable_tasks(
+    session: Session, executor: str = "runner", *, waiting_longer_than_s: float | None = None
+) -> list[str]:
     """Agents (of ``executor``) that have a runnable pending task and nothing in flight:
-    the reconciler wakes these when Redis lost their wake-up."""
+    the reconciler wakes these when Redis lost their wake-up. With
+    ``waiting_longer_than_s``, only agents whose runnable task has waited that long."""
     now = utcnow()
     busy = select(Task.agent_id).where(
         col(Task.status).in_([TaskStatus.dispatched.value, TaskStatus.running.value])
@@ -298,6 +301,11 @@ def agents_with_runnable_tasks(session: Session, executor: str = "runner") -> li
             col(Agent.deleted_at).is_(None),
             Agent.status != AgentStatus.paused.value,
             col(Task.agent_id).not_in(busy),
+            *(
+                [col(Task.updated_at) < now - timedelta(seconds=waiting_longer_than_s)]
+                if waiting_longer_than_s is not None
+                else []
+            ),
         )
         .distinct()
     ).all()

@@ -52,6 +52,10 @@ def bredgio(
         BREDGIO_FACEBOOK_ORIGIN=facebook_site.origin,
         BREDGIO_TWITTER_ORIGIN=twitter_site.origin,
         BREDGIO_RUNNER_IDLE_CLOSE_S="60",
+        # Fault tests: notice a dead runner in seconds, not the production 20 s.
+        BREDGIO_RUNNER_HEARTBEAT_S="0.5",
+        BREDGIO_TASK_STALE_S="3",
+        BREDGIO_RECONCILE_INTERVAL_S="0.5",
     )
     port = free_port()
     log_path = data_dir.parent / "up.log"
