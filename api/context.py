@@ -30,6 +30,8 @@ class AppContext:
     signer: SessionSigner
     # Called (after commit) whenever a task becomes runnable.
     task_wakeups: list[Callable[[TaskWakeup], None]] = field(default_factory=list)
+    # Whether a live runner can serve runner agents (None: unknown, no queue configured).
+    runners_online: bool | None = None
     # Called (after commit) with an agent id whenever its token is rotated or it is deleted.
     agent_revocations: list[Callable[[str], None]] = field(default_factory=list)
 

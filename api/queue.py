@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -34,6 +35,25 @@ PROFILE_JOB = "profile_op"
 
 def drain_job_id(agent_id: str) -> str:
     return f"drain:{agent_id}"
+
+
+RUNNERS_KEY = "bredgio:runners"
+RUNNER_ALIVE_S = 15.0
+
+
+async def register_runner(redis: ArqRedis, runner_id: str) -> None:
+    """A runner says it is alive (it does so on every reconcile pass)."""
+    now = time.time()
+    await redis.zadd(RUNNERS_KEY, {runner_id: now})
+    await redis.zremrangebyscore(RUNNERS_KEY, "-inf", now - 4 * RUNNER_ALIVE_S)
+
+
+async def unregister_runner(redis: ArqRedis, runner_id: str) -> None:
+    await redis.zrem(RUNNERS_KEY, runner_id)
+
+
+async def live_runners(redis: ArqRedis) -> int:
+    return int(await redis.zcount(RUNNERS_KEY, time.time() - RUNNER_ALIVE_S, "+inf"))
 
 
 def serialize(value: Any) -> bytes:
@@ -134,6 +154,17 @@ def _log_failure(future: Any) -> None:
         log.warning("task wake-up not sent (the reconciler will retry): %s", error)
 
 
+async def _watch_runners(context: AppContext, redis: ArqRedis) -> None:
+    """Keep ``context.runners_online`` current (runner agents show online through it)."""
+    while True:
+        try:
+            context.runners_online = await live_runners(redis) > 0
+        except Exception as error:  # Redis briefly away: the status is unknown
+            log.debug("cannot read live runners: %s", error)
+            context.runners_online = None
+        await asyncio.sleep(2.0)
+
+
 def queue_component(url: str) -> Any:
     """A lifespan component connecting the API to the queue."""
 
@@ -143,10 +174,13 @@ def queue_component(url: str) -> Any:
         queue = TaskQueue(context, redis)
         app.state.queue = queue
         context.task_wakeups.append(queue.wake_task)
+        watcher = asyncio.create_task(_watch_runners(context, redis))
         try:
             yield
         finally:
+            watcher.cancel()
             context.task_wakeups.remove(queue.wake_task)
+            context.runners_online = None
             await redis.aclose()
 
     return component

@@ -26,7 +26,9 @@ from api.queue import (
     deserialize,
     force_wake_agent,
     redis_settings,
+    register_runner,
     serialize,
+    unregister_runner,
     wake_agent,
     wake_agent_at,
 )
@@ -50,7 +52,9 @@ async def profile_op(
     return await profile_operation(ctx["app_context"], ctx["pool"], agent_id, op, payload)
 
 
-async def reconcile(context: AppContext, redis: Any, interval_s: float) -> None:
+async def reconcile(
+    context: AppContext, redis: Any, interval_s: float, runner_id: str = ""
+) -> None:
     """Every ``interval_s``: recover tasks whose runner died (no heartbeat for
     ``task_stale_s``), then wake every runner agent with a runnable task and nothing in
     flight. The database is the truth; this repairs wake-ups lost to a Redis restart,
@@ -58,6 +62,8 @@ async def reconcile(context: AppContext, redis: Any, interval_s: float) -> None:
     stale_after_s = context.settings.task_stale_s
     while True:
         try:
+            if runner_id:
+                await register_runner(redis, runner_id)
 
             def recover() -> list[tuple[str, str]]:
                 with context.db.unit() as session:
@@ -115,8 +121,10 @@ def build_worker(settings: Settings, redis_url: str, *, burst: bool = False) -> 
         task_runner = TaskRunner(context, pool, runner_id=runner_id, wake_later=wake_later)
         ctx.update(app_context=context, pool=pool, task_runner=task_runner)
         state["playwright"] = playwright
+        state["redis"] = await connect(redis_url)
+        state["runner_id"] = runner_id
         state["reconciler"] = asyncio.create_task(
-            reconcile(context, await connect(redis_url), settings.reconcile_interval_s)
+            reconcile(context, state["redis"], settings.reconcile_interval_s, runner_id)
         )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -125,6 +133,10 @@ def build_worker(settings: Settings, redis_url: str, *, burst: bool = False) -> 
             reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reconciler
+        if "redis" in state:
+            with contextlib.suppress(Exception):
+                await unregister_runner(state["redis"], state["runner_id"])
+            await state["redis"].aclose()
         pool = ctx.get("pool")
         if pool is not None:
             await pool.close()

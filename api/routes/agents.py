@@ -38,9 +38,11 @@ class AgentDetailResponse(AgentResponse):
 
 
 @router.get("/api/agents", response_model=AgentListResponse)
-def list_agents(user: CurrentUser, session: SessionDep) -> AgentListResponse:
+def list_agents(user: CurrentUser, session: SessionDep, context: ContextDep) -> AgentListResponse:
     """Every agent the caller owns, with ``todayCount`` (tasks dispatched in 24 h)."""
-    return AgentListResponse(agents=agent_service.list_agents(session, user))
+    return AgentListResponse(
+        agents=agent_service.list_agents(session, user, context.runners_online)
+    )
 
 
 @router.post("/api/agents", response_model=AgentCreateResponse)
@@ -52,10 +54,12 @@ def create_agent(
 
 
 @router.get("/api/agents/{agent_id}", response_model=AgentDetailResponse)
-def get_agent(agent_id: str, user: CurrentUser, session: SessionDep) -> AgentDetailResponse:
+def get_agent(
+    agent_id: str, user: CurrentUser, session: SessionDep, context: ContextDep
+) -> AgentDetailResponse:
     """One agent with its 20 most recent tasks and outreach log entries."""
     agent = agent_service.get_owned(session, user, agent_id)
-    public = agent_service.public(session, user, agent)
+    public = agent_service.public(session, user, agent, context.runners_online)
     tasks = task_service.recent_for_agent(session, agent.id)
     logs, _ = log_service.query_logs(
         session, user, agent_id=agent.id, platform=None, result=None, days=3650, limit=20
@@ -75,7 +79,7 @@ def update_agent(
     """Change any of name, platforms, status, config.*, executor, browser. A paused
     agent holds its tasks; un-pausing it lets them run."""
     agent = agent_service.update_agent(session, user, agent_id, body, context)
-    return AgentResponse(agent=agent_service.public(session, user, agent))
+    return AgentResponse(agent=agent_service.public(session, user, agent, context.runners_online))
 
 
 @router.delete("/api/agents/{agent_id}", response_model=OkResponse)

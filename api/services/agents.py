@@ -76,14 +76,25 @@ def today_counts(session: Session, agent_ids: Sequence[str]) -> dict[str, int]:
     return {agent_id: count for agent_id, count in rows}
 
 
-def to_public(agent: Agent, user_email: str, today_count: int) -> AgentPublic:
+def shown_status(agent: Agent, runners_online: bool | None) -> str:
+    """Runner agents are online while a live runner can serve them (paused stays
+    paused); extension agents follow their socket and heartbeat."""
+    served_by_runners = agent.executor == "runner" and runners_online is not None
+    if served_by_runners and agent.status != AgentStatus.paused:
+        return AgentStatus.online.value if runners_online else AgentStatus.offline.value
+    return agent.status
+
+
+def to_public(
+    agent: Agent, user_email: str, today_count: int, runners_online: bool | None = None
+) -> AgentPublic:
     config = {**DEFAULT_CONFIG, **agent.config}
     return AgentPublic(
         agentId=agent.id,
         name=agent.name,
         userId=agent.user_id,
         userEmail=user_email,
-        status=agent.status,
+        status=shown_status(agent, runners_online),
         platforms=list(agent.platforms),
         config=AgentConfigPublic(**config),
         executor=agent.executor,
@@ -95,18 +106,23 @@ def to_public(agent: Agent, user_email: str, today_count: int) -> AgentPublic:
     )
 
 
-def list_agents(session: Session, user: User) -> list[AgentPublic]:
+def list_agents(
+    session: Session, user: User, runners_online: bool | None = None
+) -> list[AgentPublic]:
     agents = session.exec(
         select(Agent)
         .where(Agent.user_id == user.id, col(Agent.deleted_at).is_(None))
         .order_by(col(Agent.created_at))
     ).all()
     counts = today_counts(session, [a.id for a in agents])
-    return [to_public(a, user.email, counts.get(a.id, 0)) for a in agents]
+    return [to_public(a, user.email, counts.get(a.id, 0), runners_online) for a in agents]
 
 
-def public(session: Session, user: User, agent: Agent) -> AgentPublic:
-    return to_public(agent, user.email, today_counts(session, [agent.id]).get(agent.id, 0))
+def public(
+    session: Session, user: User, agent: Agent, runners_online: bool | None = None
+) -> AgentPublic:
+    count = today_counts(session, [agent.id]).get(agent.id, 0)
+    return to_public(agent, user.email, count, runners_online)
 
 
 def _merge_config(current: dict[str, Any], patch: AgentConfig | None) -> dict[str, Any]:

@@ -235,3 +235,19 @@ def test_runner_killed_after_publishing_verifies_and_never_posts_twice(
     (only,) = twitter_site.posts
     assert task["result"]["post"]["url"] == twitter_site.origin + only.url
     assert any(e["step"] == "verify" for e in task["log"])
+
+
+def test_runner_agents_are_online_while_a_runner_lives(
+    bredgio: Bredgio, twitter_site: SiteServer, reset_sites: None
+) -> None:
+    client = bredgio.client
+    agent_id = new_agent(client, "twitter")
+
+    def status() -> str:
+        return str(client.get(f"/api/agents/{agent_id}").json()["agent"]["status"])
+
+    assert wait_until(lambda: status() == "online", what="online")
+    client.patch(f"/api/agents/{agent_id}", json={"status": "paused"})
+    assert status() == "paused"
+    client.patch(f"/api/agents/{agent_id}", json={"status": "online"})
+    assert status() == "online"
