@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from api.context import AppContext
 from api.db.models import User
-from api.errors import Forbidden
+from api.errors import Forbidden, Unauthorized
 from api.services import auth as auth_service
 
 
@@ -44,10 +44,15 @@ class Credentials:
 
 
 async def get_credentials(request: Request) -> Credentials:
-    return Credentials(
+    """The presented credentials; a request with none is refused here, before its body
+    is looked at. Checking them needs the database and happens in the route's unit."""
+    credentials = Credentials(
         authorization=request.headers.get("authorization"),
         session_cookie=request.cookies.get(auth_service.SESSION_COOKIE),
     )
+    if not credentials.authorization and not credentials.session_cookie:
+        raise Unauthorized("Not authenticated")
+    return credentials
 
 
 CredentialsDep = Annotated[Credentials, Depends(get_credentials)]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Response
 from sqlalchemy import Connection
 
 from api.context import TaskWakeup
-from api.deps import ContextDep, CredentialsDep, CurrentUser, SessionDep, authenticate_ref
+from api.deps import ContextDep, CredentialsDep, CurrentUser, SessionDep
 from api.schemas.agents import (
     AgentCreate,
     AgentCreateResponse,
@@ -22,6 +22,7 @@ from api.schemas.common import OkResponse, model_response
 from api.schemas.logs import OutreachLogPublic
 from api.schemas.tasks import DispatchedTask, DispatchRequest, DispatchResponse, TaskPublic
 from api.services import agents as agent_service
+from api.services import auth as auth_service
 from api.services import logs as log_service
 from api.services import tasks as task_service
 
@@ -136,8 +137,13 @@ async def dispatch(
     # The hottest route: authentication, ownership and the insert share one Core
     # transaction and one trip to the thread pool.
     def work(connection: Connection) -> tuple[DispatchedTask, TaskWakeup | None]:
-        caller = authenticate_ref(connection, context, credentials)
-        agent = agent_service.owned_ref(connection, caller.id, agent_id)
+        _, agent = auth_service.authenticate_for_agent(
+            connection,
+            context,
+            authorization=credentials.authorization,
+            session_cookie=credentials.session_cookie,
+            agent_id=agent_id,
+        )
         return task_service.insert_task(connection, agent, body, idempotency_key=idempotency_key)
 
     task, wakeup = await context.db.run_core(work, write=True)

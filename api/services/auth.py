@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, update
 from sqlalchemy import select as sa_select
@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from api.context import AppContext
 from api.db.engine import WRITE_OPTION
-from api.db.models import PersonalAccessToken, Plan, User, utcnow
+from api.db.models import Agent, PersonalAccessToken, Plan, User, utcnow
 from api.db.session import is_write
 from api.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from api.security import (
@@ -23,6 +23,9 @@ from api.security import (
     verify_password,
 )
 from api.services.users import get_by_email
+
+if TYPE_CHECKING:
+    from api.services.agents import AgentRef
 
 __all__ = ["SESSION_COOKIE"]
 
@@ -88,6 +91,79 @@ _PAT_OWNER_ROW: Any = (
 )
 
 
+_PAT_OWNER_AND_AGENT: Any = (
+    sa_select(
+        col(User.id),
+        col(User.email),
+        col(User.plan),
+        col(PersonalAccessToken.id).label("pat_id"),
+        col(PersonalAccessToken.last_used_at),
+        col(Agent.id).label("agent_id"),
+        col(Agent.user_id).label("agent_user_id"),
+        col(Agent.executor).label("agent_executor"),
+        col(Agent.deleted_at).label("agent_deleted_at"),
+    )
+    .join(PersonalAccessToken, col(PersonalAccessToken.user_id) == col(User.id))
+    .outerjoin(Agent, col(Agent.id) == bindparam("agent_id"))
+    .where(
+        col(PersonalAccessToken.token_hash) == bindparam("token_hash"),
+        col(PersonalAccessToken.revoked_at).is_(None),
+    )
+)
+
+
+def authenticate_for_agent(
+    connection: Connection,
+    context: AppContext,
+    *,
+    authorization: str | None,
+    session_cookie: str | None,
+    agent_id: str,
+) -> tuple[CallerRef, AgentRef]:
+    """The caller and their live agent ``agent_id`` (404 / 403 as ``get_owned``), in one
+    statement for PATs: what the dispatch route needs on every call."""
+    from api.services.agents import AgentRef, owned_ref
+
+    token = _bearer_pat(authorization) if authorization else None
+    if token is None:
+        caller = authenticate_ref(
+            connection, context, authorization=authorization, session_cookie=session_cookie
+        )
+        return caller, owned_ref(connection, caller.id, agent_id)
+    row = connection.execute(
+        _PAT_OWNER_AND_AGENT, {"token_hash": sha256_hex(token), "agent_id": agent_id}
+    ).first()
+    if row is None:
+        raise Unauthorized("Invalid API key", error_code="invalid_key")
+    _check_plan(context, row.plan)
+    _note_use_core(connection, context, row.pat_id, row.last_used_at)
+    if row.agent_id is None or row.agent_deleted_at is not None:
+        raise NotFound("Agent not found")
+    if row.agent_user_id != row.id:
+        raise Forbidden()
+    caller = CallerRef(id=row.id, email=row.email, plan=row.plan)
+    return caller, AgentRef(id=row.agent_id, user_id=row.agent_user_id, executor=row.agent_executor)
+
+
+def _bearer_pat(authorization: str) -> str:
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not looks_like_pat(token):
+        raise Unauthorized("Invalid API key", error_code="invalid_key")
+    return token
+
+
+def _note_use_core(
+    connection: Connection, context: AppContext, pat_id: str, last_used_at: datetime | None
+) -> None:
+    if not _stale(last_used_at):
+        return
+    if connection.get_execution_options().get(WRITE_OPTION, True):
+        connection.execute(_TOUCH_PAT, {"pat_id": pat_id, "now": utcnow()})
+    else:
+        _touch_pat(context, pat_id)
+
+
 _USER_ROW = sa_select(col(User.id), col(User.email), col(User.plan)).where(
     col(User.id) == bindparam("user_id")
 )
@@ -112,19 +188,12 @@ def authenticate_ref(
         if user is None:
             raise Unauthorized("Session expired or invalid; log in again")
         return CallerRef(id=user.id, email=user.email, plan=user.plan)
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not looks_like_pat(token):
-        raise Unauthorized("Invalid API key", error_code="invalid_key")
+    token = _bearer_pat(authorization)
     row = connection.execute(_PAT_OWNER_ROW, {"token_hash": sha256_hex(token)}).first()
     if row is None:
         raise Unauthorized("Invalid API key", error_code="invalid_key")
     _check_plan(context, row.plan)
-    if _stale(row.last_used_at):
-        if connection.get_execution_options().get(WRITE_OPTION, True):
-            connection.execute(_TOUCH_PAT, {"pat_id": row.pat_id, "now": utcnow()})
-        else:
-            _touch_pat(context, row.pat_id)
+    _note_use_core(connection, context, row.pat_id, row.last_used_at)
     return CallerRef(id=row.id, email=row.email, plan=row.plan)
 
 

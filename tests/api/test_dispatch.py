@@ -138,6 +138,11 @@ def test_invalid_dispatches_are_400_and_store_nothing(
     assert client.get("/api/tasks", headers=alice.headers).json()["tasks"] == []
 
 
+def test_unauthenticated_comes_before_validation(client: TestClient, agent_id: str) -> None:
+    assert_error(client.post(f"/api/agents/{agent_id}/command", json={"action": "x"}), 401)
+    assert_error(client.get(f"/api/tasks/{agent_id}"), 401)
+
+
 def test_malformed_json_is_400(client: TestClient, alice: Account, agent_id: str) -> None:
     response = client.post(
         f"/api/agents/{agent_id}/command",
