@@ -158,6 +158,9 @@ class Task(SQLModel, table=True):
         Index("ix_tasks_agent_dispatched", "agent_id", "dispatched_at"),
         Index("ix_tasks_user_dispatched", "user_id", "dispatched_at"),
         Index("ix_tasks_status", "status"),
+        # The queue of an agent (claims, queuePosition) and its pacing (last completion).
+        Index("ix_tasks_agent_status_dispatched", "agent_id", "status", "dispatched_at"),
+        Index("ix_tasks_agent_status_completed", "agent_id", "status", "completed_at"),
         UniqueConstraint("user_id", "idempotency_key", name="uq_tasks_user_idempotency"),
     )
 

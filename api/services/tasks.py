@@ -181,18 +181,33 @@ def queue_info(session: Session, task_id: str) -> tuple[int | None, datetime | N
     task = session.get(Task, task_id)
     if task is None or task.status != TaskStatus.pending:
         return None, None
-    ahead = session.exec(
+    unfinished = [
+        TaskStatus.pending.value,
+        TaskStatus.dispatched.value,
+        TaskStatus.running.value,
+    ]
+    # Two range counts on (agent_id, dispatched_at): an OR of the two would scan the
+    # agent's whole history.
+    earlier = session.exec(
         select(func.count())
         .select_from(Task)
         .where(
             Task.agent_id == task.agent_id,
-            col(Task.status).in_(
-                [TaskStatus.pending.value, TaskStatus.dispatched.value, TaskStatus.running.value]
-            ),
-            (col(Task.dispatched_at) < task.dispatched_at)
-            | ((col(Task.dispatched_at) == task.dispatched_at) & (col(Task.id) < task.id)),
+            col(Task.dispatched_at) < task.dispatched_at,
+            col(Task.status).in_(unfinished),
         )
     ).one()
+    same_instant = session.exec(
+        select(func.count())
+        .select_from(Task)
+        .where(
+            Task.agent_id == task.agent_id,
+            col(Task.dispatched_at) == task.dispatched_at,
+            col(Task.id) < task.id,
+            col(Task.status).in_(unfinished),
+        )
+    ).one()
+    ahead = int(earlier) + int(same_instant)
     agent = session.get(Agent, task.agent_id)
     now = utcnow()
     moments = [m for m in (task.scheduled_for,) if m is not None and m > now]
@@ -200,7 +215,7 @@ def queue_info(session: Session, task_id: str) -> tuple[int | None, datetime | N
         paced = execution.pacing_for(session, agent, task, now)
         if paced is not None:
             moments.append(paced)
-    return int(ahead) + 1, max(moments) if moments else None
+    return ahead + 1, max(moments) if moments else None
 
 
 def cancel(session: Session, user: User | CallerRef, task_id: str) -> Task:
