@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,13 +42,11 @@ def new_pat() -> str:
     return PAT_PREFIX + secrets.token_hex(16)
 
 
+_PAT_SHAPE = re.compile(r"bk_pat_[0-9a-f]{32}")
+
+
 def looks_like_pat(token: str) -> bool:
-    body = token.removeprefix(PAT_PREFIX)
-    return (
-        token.startswith(PAT_PREFIX)
-        and len(body) == 32
-        and all(c in "0123456789abcdef" for c in body)
-    )
+    return _PAT_SHAPE.fullmatch(token) is not None
 
 
 def new_agent_token() -> str:

@@ -66,8 +66,11 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        # Straight to the driver: this runs once per transaction on every request.
+        dbapi_connection = conn.connection.dbapi_connection
+        assert dbapi_connection is not None
         if not conn.get_execution_options().get(WRITE_OPTION, True):
-            conn.exec_driver_sql("BEGIN")
+            dbapi_connection.execute("BEGIN")
             return
         record_info = conn.connection._connection_record.info
         if not record_info.get(_HOLDS_WRITE_LOCK):
@@ -75,7 +78,7 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
                 raise exc.OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
             record_info[_HOLDS_WRITE_LOCK] = True
         try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            dbapi_connection.execute("BEGIN IMMEDIATE")
         except BaseException:
             record_info.pop(_HOLDS_WRITE_LOCK, None)
             write_lock.release()
