@@ -14,13 +14,15 @@ What happens to a due schedule (``nextRunAt <= now``):
 - The newest fire time that is due and late by at most ``misfireGraceSec`` (at least
   :data:`MIN_GRACE`) is fired, once. Older due fire times are not caught up: the first of
   them is recorded ``skipped`` with the reason, the rest are passed over.
-- If every due fire time is later than the grace, none fires; the first is recorded
-  ``skipped``.
+- If every due fire time is late by more than the grace, none fires; the first is
+  recorded ``skipped``.
 - Then ``lastRunAt`` becomes the fired time and ``nextRunAt`` the first fire time after
   now; a oneoff that has no next fire becomes ``completed``.
 - If the schedule's agent was deleted, the fire is recorded ``skipped`` and the schedule
   ``cancelled``: it can never fire again. If the agent is paused, the fire is recorded
   ``skipped`` and the schedule stays active, so posts do not pile up while it is paused.
+  If dispatch refuses the content (a platform limit changed since it was saved, say), the
+  fire is recorded ``skipped`` with the error and the schedule goes on.
 - Paused, completed and cancelled schedules have no ``nextRunAt`` and never fire.
 
 The loop sleeps until the earliest ``nextRunAt``, at most ``scheduler_max_sleep_s``, so a
@@ -105,6 +107,8 @@ def plan(
     grace = max(grace, MIN_GRACE)
     cutoff = now - grace
     newest = _newest_fire(timing, max(due, cutoff), now, anchor)
+    if newest is None and due >= cutoff:
+        newest = due  # nextRunAt is the promise, even where the timing would not land on it
     next_run_at = scheduling.next_run(timing, now, anchor=anchor)
     if newest == due:
         return Plan(fire_at=due, skipped_at=None, reason=None, next_run_at=next_run_at)
@@ -397,6 +401,8 @@ def scheduler_component(
 async def _runner_wakeups(context: AppContext) -> AsyncIterator[None]:
     """In a standalone scheduler, wake runners through Redis when one is configured (without
     it, the runners' reconciler finds the new pending tasks within seconds)."""
+    from redis.exceptions import RedisError
+
     from api.queue import TaskQueue, connect
 
     url = context.settings.resolved_redis_url()
@@ -405,7 +411,7 @@ async def _runner_wakeups(context: AppContext) -> AsyncIterator[None]:
         return
     try:
         redis = await connect(url)
-    except (OSError, ConnectionError) as error:
+    except (OSError, RedisError) as error:
         log.warning("Redis unreachable (%s); runners will find new tasks by polling", error)
         yield
         return

@@ -58,7 +58,7 @@ def test_user_and_pat_on_a_fresh_data_dir(env: dict[str, str], tmp_path: Path) -
 def test_help_texts(env: dict[str, str]) -> None:
     top = run(env, "--help")
     assert top.returncode == 0
-    for command in ("up", "api", "user", "pat", "migrate"):
+    for command in ("up", "api", "scheduler", "runner", "user", "pat", "migrate"):
         assert command in top.stdout
     assert "--plan" in run(env, "user", "create", "--help").stdout
 
