@@ -20,7 +20,17 @@ from api.context import AppContext
 from api.db.state import IllegalTransition
 from api.errors import BredgioError
 from api.hub.endpoint import router as hub_router
-from api.routes import agents, auth, extension, logs, media, profiles, schedules, tasks
+from api.routes import (
+    agents,
+    auth,
+    extension,
+    extension_zip,
+    logs,
+    media,
+    profiles,
+    schedules,
+    tasks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +178,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(agents.hot_router)
     app.include_router(tasks.hot_router)
-    for module in (auth, agents, profiles, tasks, schedules, media, logs, extension):
+    for module in (auth, agents, profiles, tasks, schedules, media, logs, extension, extension_zip):
         app.include_router(module.router)
     app.include_router(hub_router)
 
