@@ -47,7 +47,14 @@ def _serve(
 
     lifespans = components_for(context, redis_url=redis_url, scheduler=scheduler)
     app = create_app(context, lifespans=lifespans)
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=context.settings.access_log,
+        proxy_headers=True,
+    )
 
 
 class _Supervisor:

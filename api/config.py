@@ -42,6 +42,9 @@ class Settings(BaseSettings):
         description="The URL clients reach this server at (used for media directUrl and the "
         "extension zip); default is derived from each request.",
     )
+    access_log: bool = Field(
+        True, description="Log one line per HTTP request (uvicorn's access log)."
+    )
     enforce_plans: bool = Field(
         False,
         description="Apply the plan gate: Free users cannot mint PATs and their PATs answer "

@@ -142,7 +142,10 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bredgio-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("BREDGIO_")}
-    env.update(BREDGIO_DATA_DIR=str(tmp / "data"), BARE_DB=str(tmp / "bare.db"))
+    # Both servers without an access log (the bare one runs with --no-access-log).
+    env.update(
+        BREDGIO_DATA_DIR=str(tmp / "data"), BREDGIO_ACCESS_LOG="false", BARE_DB=str(tmp / "bare.db")
+    )
     subprocess.run(
         [
             BIN / "bredgio",

@@ -6,14 +6,16 @@ registered with :func:`after_commit` and runs once the transaction is durable.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
+from anyio import CapacityLimiter, to_thread
 from sqlalchemy import Connection, Engine, event
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 
 from api.db.engine import WRITE_OPTION
 
@@ -24,12 +26,32 @@ _AFTER_COMMIT = "bredgio_after_commit"
 
 
 class Database:
-    """Owns the engine and hands out sessions."""
+    """Owns the engine and hands out sessions.
+
+    :meth:`run` and :meth:`run_core` move the work to a worker thread. On SQLite the
+    number of those threads is capped (one writer, two readers): its writers are
+    serialised anyway, its reads take microseconds, and every extra thread only adds
+    hand-offs of the GIL (each SQLite call releases and retakes it), which cost more
+    than the statements. PostgreSQL waits on the network, so it uses the shared pool."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
         self._read_engine = engine.execution_options(**{WRITE_OPTION: False})
+        self._capped = engine.dialect.name == "sqlite"
+        # Per event loop (a limiter belongs to the loop it was first used on).
+        self._limiters: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[bool, CapacityLimiter]
+        ] = weakref.WeakKeyDictionary()
+
+    async def _in_thread(self, work: Callable[[], T], *, write: bool) -> T:
+        limiter = None
+        if self._capped:
+            limiters = self._limiters.setdefault(asyncio.get_running_loop(), {})
+            limiter = limiters.get(write)
+            if limiter is None:
+                limiter = limiters[write] = CapacityLimiter(1 if write else 2)
+        return await to_thread.run_sync(work, limiter=limiter)
 
     def session(self, *, write: bool = True) -> Session:
         bind = self._write_engine if write else self._read_engine
@@ -56,7 +78,7 @@ class Database:
             with self.unit(write=write) as session:
                 return work(session)
 
-        return await run_in_threadpool(in_unit)
+        return await self._in_thread(in_unit, write=write)
 
     async def run_core(self, work: Callable[[Connection], T], *, write: bool) -> T:
         """Like :meth:`run` on a bare Core connection (no ORM session): for the hottest
@@ -67,7 +89,7 @@ class Database:
             with engine.begin() as connection:
                 return work(connection)
 
-        return await run_in_threadpool(in_transaction)
+        return await self._in_thread(in_transaction, write=write)
 
     def dispose(self) -> None:
         self.engine.dispose()
