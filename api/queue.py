@@ -19,7 +19,12 @@ from typing import Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
+from arq.constants import (
+    in_progress_key_prefix,
+    job_key_prefix,
+    result_key_prefix,
+    retry_key_prefix,
+)
 from arq.jobs import Job
 from fastapi import FastAPI
 
@@ -94,8 +99,13 @@ async def force_wake_agent(redis: ArqRedis, agent_id: str) -> None:
     keeps a killed worker's job "in progress" until the job's timeout). Safe if that
     drain is in fact alive: claims never let two drains run one agent's tasks."""
     job_id = drain_job_id(agent_id)
+    # The retry count too: arq counts the replacement as a second try of the dead job
+    # and, with max_tries=1, refuses to run it.
     await redis.delete(
-        job_key_prefix + job_id, in_progress_key_prefix + job_id, result_key_prefix + job_id
+        job_key_prefix + job_id,
+        in_progress_key_prefix + job_id,
+        result_key_prefix + job_id,
+        retry_key_prefix + job_id,
     )
     await wake_agent(redis, agent_id)
 

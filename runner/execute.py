@@ -85,6 +85,18 @@ class TaskRunner:
                 return ran
             ran += 1
 
+    async def release_profiles_wanted_elsewhere(self) -> list[str]:
+        """Close the idle warm browsers of agents whose next task another runner
+        claimed: that runner waits for the profile lease the warm browser holds.
+        Returns their agent ids."""
+        idle = self.pool.idle_agents()
+        if not idle:
+            return []
+        wanted = await self._db(
+            lambda s: execution.agents_claimed_elsewhere(s, idle, self.runner_id), write=False
+        )
+        return [agent_id for agent_id in wanted if await self.pool.close_if_idle(agent_id)]
+
     async def execute(self, run: TaskRun) -> bool:
         """Run one claimed task to its end. False when it was handed back because no
         browser could be had right now (the caller should stop draining). The task is

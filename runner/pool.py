@@ -515,6 +515,25 @@ class BrowserPool:
             log.info("closed idle browser of %s", browser.agent_id)
         return [browser.agent_id for browser in stale]
 
+    def idle_agents(self) -> list[str]:
+        """Agents whose browser is open and in no session."""
+        return [agent_id for agent_id in self._browsers if agent_id not in self._reserved]
+
+    async def close_if_idle(self, agent_id: str) -> bool:
+        """Close the agent's browser now if it is open and in no session, which gives
+        its profile lease back (another runner needs the profile). Returns whether it
+        did."""
+        browser = self._browsers.get(agent_id)
+        if browser is None or agent_id in self._reserved:
+            return False
+        self._reserved.add(agent_id)
+        try:
+            await self._close_browser(browser)
+        finally:
+            self._reserved.discard(agent_id)
+            self._changed()
+        return True
+
     async def _idle_loop(self) -> None:
         interval_s = min(max(self.idle_close_s / 4, 0.05), 30.0)
         while True:

@@ -33,12 +33,18 @@ from api.queue import (
     wake_agent_at,
 )
 from api.services import execution
+from runner.arq_worker import OutageTolerantWorker
 from runner.execute import TaskRunner, profile_operation
 from runner.pool import BrowserPool
 
 log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 24 * 3600
+# A drain is a wake-up: running it again is always safe. arq puts a drain cancelled by
+# a shutdown back in the queue as a new try; with one try allowed, the runner that
+# picks it up would refuse it ("max retries") and keep its failure under the agent's
+# job id for an hour, so the task handed back would wait for the stale-task sweep.
+DRAIN_MAX_TRIES = 10
 
 
 async def drain_agent(ctx: dict[str, Any], agent_id: str) -> int:
@@ -53,14 +59,26 @@ async def profile_op(
 
 
 async def reconcile(
-    context: AppContext, redis: Any, interval_s: float, runner_id: str = ""
+    context: AppContext,
+    redis: Any,
+    interval_s: float,
+    runner_id: str = "",
+    task_runner: TaskRunner | None = None,
 ) -> None:
-    """Every ``interval_s``: recover tasks whose runner died (no heartbeat for
-    ``task_stale_s``), then wake every runner agent with a runnable task and nothing in
-    flight. The database is the truth; this repairs wake-ups lost to a Redis restart,
-    a flush, or a race with a finishing drain job."""
+    """Every ``interval_s``: close this runner's idle browsers of agents whose task
+    another runner claimed (with ``task_runner``; that runner waits for the profile),
+    recover tasks whose runner died (no heartbeat for ``task_stale_s``), then wake every
+    runner agent with a runnable task and nothing in flight. The database is the truth;
+    this repairs wake-ups lost to a Redis restart, a flush, or a race with a finishing
+    drain job."""
     stale_after_s = context.settings.task_stale_s
     while True:
+        if task_runner is not None:
+            try:
+                for agent_id in await task_runner.release_profiles_wanted_elsewhere():
+                    log.info("closed the idle browser of %s: another runner claimed it", agent_id)
+            except Exception as error:
+                log.warning("releasing profiles failed: %s", error)
         try:
             if runner_id:
                 await register_runner(redis, runner_id)
@@ -124,7 +142,9 @@ def build_worker(settings: Settings, redis_url: str, *, burst: bool = False) -> 
         state["redis"] = await connect(redis_url)
         state["runner_id"] = runner_id
         state["reconciler"] = asyncio.create_task(
-            reconcile(context, state["redis"], settings.reconcile_interval_s, runner_id)
+            reconcile(
+                context, state["redis"], settings.reconcile_interval_s, runner_id, task_runner
+            )
         )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -145,9 +165,15 @@ def build_worker(settings: Settings, redis_url: str, *, burst: bool = False) -> 
             await playwright.stop()
         context.db.dispose()
 
-    return Worker(
+    return OutageTolerantWorker(
         functions=[
-            func(drain_agent, name=DRAIN_JOB, keep_result=0, timeout=DRAIN_TIMEOUT_S, max_tries=1),
+            func(
+                drain_agent,
+                name=DRAIN_JOB,
+                keep_result=0,
+                timeout=DRAIN_TIMEOUT_S,
+                max_tries=DRAIN_MAX_TRIES,
+            ),
             func(
                 profile_op,
                 name=PROFILE_JOB,

@@ -312,6 +312,23 @@ def agents_with_runnable_tasks(
     return list(rows)
 
 
+def agents_claimed_elsewhere(session: Session, agent_ids: list[str], runner_id: str) -> list[str]:
+    """Those of ``agent_ids`` whose task in flight was claimed by another runner than
+    ``runner_id``: that runner needs the agent's profile."""
+    if not agent_ids:
+        return []
+    rows = session.exec(
+        select(Task.agent_id)
+        .where(
+            col(Task.agent_id).in_(agent_ids),
+            col(Task.status).in_([TaskStatus.dispatched.value, TaskStatus.running.value]),
+            col(Task.runner_id).is_(None) | (col(Task.runner_id) != runner_id),
+        )
+        .distinct()
+    ).all()
+    return list(rows)
+
+
 def start(session: Session, task_id: str) -> bool:
     """``dispatched → running``; False if the task was cancelled meanwhile."""
     task = session.get(Task, task_id)
