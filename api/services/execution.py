@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import Connection, bindparam, func, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from api.db.models import (
@@ -23,6 +24,7 @@ from api.db.models import (
     utcnow,
 )
 from api.db.state import is_terminal, transition
+from api.schemas.agents import DEFAULT_CONFIG
 
 
 @dataclass(frozen=True)
@@ -65,37 +67,55 @@ class Claim:
     not_before: datetime | None = None
 
 
-def pacing_for(session: Session, agent: Agent, task: Task, now: datetime) -> datetime | None:
-    """When ``task`` may start under the agent's pacing rules (None: now)."""
-    config = {"postDelaySec": 60, "messageDelaySec": 30, "dailyOutreachLimit": 5}
-    config.update(agent.config or {})
+def _last_completed(actions: frozenset[str]) -> Any:
+    return sa_select(func.max(col(Task.completed_at))).where(
+        col(Task.agent_id) == bindparam("agent_id"),
+        col(Task.action).in_(sorted(actions)),
+        col(Task.status) == TaskStatus.completed.value,
+    )
+
+
+_LAST_POST = _last_completed(POST_ACTIONS)
+_LAST_MESSAGE = _last_completed(MESSAGE_ACTIONS)
+_OUTREACH_STAMPS = (
+    sa_select(col(OutreachLog.timestamp))
+    .where(
+        col(OutreachLog.agent_id) == bindparam("agent_id"),
+        col(OutreachLog.timestamp) >= bindparam("since"),
+        col(OutreachLog.result) != "skipped",
+    )
+    .order_by(col(OutreachLog.timestamp))
+)
+
+
+def pacing_for(
+    connection: Connection,
+    agent_id: str,
+    config: dict[str, Any] | None,
+    action: str,
+    now: datetime,
+) -> datetime | None:
+    """When a task of ``action`` may start under the agent's pacing rules (None: now).
+    Core statements on ``connection``: the task detail computes this on every poll."""
+    rules = {**DEFAULT_CONFIG, **(config or {})}
     waits: list[datetime] = []
-    for actions, key in ((POST_ACTIONS, "postDelaySec"), (MESSAGE_ACTIONS, "messageDelaySec")):
-        if task.action not in actions or not config.get(key):
+    for actions, key, statement in (
+        (POST_ACTIONS, "postDelaySec", _LAST_POST),
+        (MESSAGE_ACTIONS, "messageDelaySec", _LAST_MESSAGE),
+    ):
+        if action not in actions or not rules.get(key):
             continue
-        last = session.exec(
-            select(func.max(Task.completed_at)).where(
-                Task.agent_id == agent.id,
-                col(Task.action).in_(list(actions)),
-                Task.status == TaskStatus.completed.value,
-            )
-        ).one()
+        last = connection.execute(statement, {"agent_id": agent_id}).scalar()
         if last is not None:
-            waits.append(last + timedelta(seconds=int(config[key])))
-    if task.action in OUTREACH_ACTIONS:
-        limit = int(config.get("dailyOutreachLimit") or 0)
-        window = now - timedelta(hours=24)
-        stamps = session.exec(
-            select(OutreachLog.timestamp)
-            .where(
-                OutreachLog.agent_id == agent.id,
-                OutreachLog.timestamp >= window,
-                OutreachLog.result != "skipped",
-            )
-            .order_by(col(OutreachLog.timestamp))
-        ).all()
-        if limit and len(stamps) >= limit:
-            waits.append(stamps[len(stamps) - limit] + timedelta(hours=24))
+            waits.append(last + timedelta(seconds=int(rules[key])))
+    if action in OUTREACH_ACTIONS:
+        limit = int(rules.get("dailyOutreachLimit") or 0)
+        stamps = connection.execute(
+            _OUTREACH_STAMPS, {"agent_id": agent_id, "since": now - timedelta(hours=24)}
+        ).scalars()
+        recent = list(stamps)
+        if limit and len(recent) >= limit:
+            waits.append(recent[len(recent) - limit] + timedelta(hours=24))
     later = [moment for moment in waits if moment > now]
     return max(later) if later else None
 
@@ -174,7 +194,7 @@ def claim(
         if due is None:
             return Claim(not_before=task.scheduled_for)
         task = due
-    wait_until = pacing_for(session, agent, task, now)
+    wait_until = pacing_for(session.connection(), agent.id, agent.config, task.action, now)
     if wait_until is not None:
         return Claim(not_before=wait_until)
     transition(task, TaskStatus.dispatched)

@@ -158,7 +158,7 @@ _LOG_ROWS = (
 
 
 def detail_core(connection: Connection, caller: CallerRef, task_id: str) -> TaskDetail:
-    """The task detail in two Core queries (clients poll this in loops)."""
+    """The task detail in Core queries (clients poll this in loops)."""
     row = connection.execute(_TASK_ROW, {"task_id": task_id}).first()
     if row is None:
         raise NotFound("Task not found")
@@ -167,55 +167,55 @@ def detail_core(connection: Connection, caller: CallerRef, task_id: str) -> Task
     entries = connection.execute(_LOG_ROWS, {"task_id": task_id}).all()
     detail = to_detail(row, entries)  # type: ignore[arg-type]
     if row.status == TaskStatus.pending:
-        with Session(bind=connection) as session:
-            detail.queuePosition, not_before = queue_info(session, row.id)
+        detail.queuePosition, not_before = queue_info(connection, row)  # type: ignore[arg-type]
         detail.notBefore = iso(not_before)
     return detail
 
 
-def queue_info(session: Session, task_id: str) -> tuple[int | None, datetime | None]:
+_UNFINISHED = [TaskStatus.pending.value, TaskStatus.dispatched.value, TaskStatus.running.value]
+_TASKS = Task.__table__  # type: ignore[attr-defined]
+# The tasks of the agent ahead of a pending one, counted as two ranges on (agent_id,
+# dispatched_at) (an OR of the two would scan the agent's whole history), and the
+# agent's pacing config, in one statement.
+_QUEUE_INFO = sa_select(
+    (
+        sa_select(func.count())
+        .select_from(_TASKS)
+        .where(
+            col(Task.agent_id) == bindparam("agent_id"),
+            col(Task.dispatched_at) < bindparam("dispatched_at"),
+            col(Task.status).in_(_UNFINISHED),
+        )
+        .scalar_subquery()
+        + sa_select(func.count())
+        .select_from(_TASKS)
+        .where(
+            col(Task.agent_id) == bindparam("agent_id"),
+            col(Task.dispatched_at) == bindparam("dispatched_at"),
+            col(Task.id) < bindparam("task_id"),
+            col(Task.status).in_(_UNFINISHED),
+        )
+        .scalar_subquery()
+    ).label("ahead"),
+    sa_select(col(Agent.config)).where(col(Agent.id) == bindparam("agent_id")).scalar_subquery(),
+)
+
+
+def queue_info(connection: Connection, task: Task) -> tuple[int, datetime | None]:
     """A pending task's place in its agent's queue (1 = next) and the earliest time it
-    may start (its ``scheduledFor``, the agent's pacing, the task ahead of it)."""
+    may start (its ``scheduledFor``, the agent's pacing)."""
     from api.services import execution
 
-    task = session.get(Task, task_id)
-    if task is None or task.status != TaskStatus.pending:
-        return None, None
-    unfinished = [
-        TaskStatus.pending.value,
-        TaskStatus.dispatched.value,
-        TaskStatus.running.value,
-    ]
-    # Two range counts on (agent_id, dispatched_at): an OR of the two would scan the
-    # agent's whole history.
-    earlier = session.exec(
-        select(func.count())
-        .select_from(Task)
-        .where(
-            Task.agent_id == task.agent_id,
-            col(Task.dispatched_at) < task.dispatched_at,
-            col(Task.status).in_(unfinished),
-        )
+    ahead, config = connection.execute(
+        _QUEUE_INFO,
+        {"agent_id": task.agent_id, "dispatched_at": task.dispatched_at, "task_id": task.id},
     ).one()
-    same_instant = session.exec(
-        select(func.count())
-        .select_from(Task)
-        .where(
-            Task.agent_id == task.agent_id,
-            col(Task.dispatched_at) == task.dispatched_at,
-            col(Task.id) < task.id,
-            col(Task.status).in_(unfinished),
-        )
-    ).one()
-    ahead = int(earlier) + int(same_instant)
-    agent = session.get(Agent, task.agent_id)
     now = utcnow()
     moments = [m for m in (task.scheduled_for,) if m is not None and m > now]
-    if agent is not None:
-        paced = execution.pacing_for(session, agent, task, now)
-        if paced is not None:
-            moments.append(paced)
-    return ahead + 1, max(moments) if moments else None
+    paced = execution.pacing_for(connection, task.agent_id, config, task.action, now)
+    if paced is not None:
+        moments.append(paced)
+    return int(ahead) + 1, max(moments) if moments else None
 
 
 def cancel(session: Session, user: User | CallerRef, task_id: str) -> Task:
