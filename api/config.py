@@ -82,6 +82,17 @@ class Settings(BaseSettings):
     runner_trace: bool = Field(
         True, description="Record a Playwright trace of every task (GET /api/tasks/:id/trace)."
     )
+    runner_trace_snapshots: bool = Field(
+        True,
+        description="Record DOM snapshots before and after each step in the trace (the "
+        "page as it was, in the trace viewer).",
+    )
+    runner_trace_screenshots: bool = Field(
+        False,
+        description="Add a screencast to each trace (a frame every few milliseconds: with "
+        "many browsers on few cores it slows tasks several times over). The trace's DOM "
+        "snapshots show each step without it.",
+    )
     runner_heartbeat_s: float = Field(
         5.0, gt=0, description="How often a runner renews the lease of a task it runs."
     )

@@ -214,7 +214,11 @@ class TaskRunner:
         if context in self._tracing:
             return True
         try:
-            await context.tracing.start(screenshots=True, snapshots=True, sources=False)
+            await context.tracing.start(
+                screenshots=self.context.settings.runner_trace_screenshots,
+                snapshots=self.context.settings.runner_trace_snapshots,
+                sources=False,
+            )
             await context.tracing.start_chunk()
         except PlaywrightError as error:
             log.warning("could not start a trace: %s", error)

@@ -515,6 +515,10 @@ class BrowserPool:
             log.info("closed idle browser of %s", browser.agent_id)
         return [browser.agent_id for browser in stale]
 
+    def open_agents(self) -> list[str]:
+        """Agents whose browser is open (idle or in a session)."""
+        return list(self._browsers)
+
     def idle_agents(self) -> list[str]:
         """Agents whose browser is open and in no session."""
         return [agent_id for agent_id in self._browsers if agent_id not in self._reserved]

@@ -15,6 +15,8 @@ from typing import Any
 from arq import func
 from arq.worker import Worker
 from playwright.async_api import async_playwright
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from api.config import Settings
 from api.context import AppContext
@@ -33,6 +35,7 @@ from api.queue import (
     wake_agent_at,
 )
 from api.services import execution
+from runner.affinity import Affinity, Inbox
 from runner.arq_worker import OutageTolerantWorker
 from runner.execute import TaskRunner, profile_operation
 from runner.pool import BrowserPool
@@ -48,8 +51,31 @@ DRAIN_MAX_TRIES = 10
 
 
 async def drain_agent(ctx: dict[str, Any], agent_id: str) -> int:
+    """The drain job: forwarded to the runner holding the agent's warm browser, if that
+    is another one (see :mod:`runner.affinity`), else drained here."""
+    affinity: Affinity | None = ctx.get("affinity")
+    if affinity is not None:
+        try:
+            if await affinity.forward(agent_id):
+                return 0
+        except (RedisError, OSError) as error:
+            log.warning("could not look up the holder of %s: %s", agent_id, error)
+    return await drain_here(ctx, agent_id)
+
+
+async def drain_here(ctx: dict[str, Any], agent_id: str) -> int:
+    """Drain the agent in this runner, holding its affinity while its browser is open."""
     runner: TaskRunner = ctx["task_runner"]
-    return await runner.drain(agent_id)
+    affinity: Affinity | None = ctx.get("affinity")
+    if affinity is not None:
+        with contextlib.suppress(RedisError, OSError):
+            await affinity.hold(agent_id)
+    try:
+        return await runner.drain(agent_id)
+    finally:
+        if affinity is not None and runner.pool.browser(agent_id) is None:
+            with contextlib.suppress(RedisError, OSError):
+                await affinity.release([agent_id])
 
 
 async def profile_op(
@@ -64,9 +90,11 @@ async def reconcile(
     interval_s: float,
     runner_id: str = "",
     task_runner: TaskRunner | None = None,
+    affinity: Affinity | None = None,
 ) -> None:
     """Every ``interval_s``: close this runner's idle browsers of agents whose task
     another runner claimed (with ``task_runner``; that runner waits for the profile),
+    renew this runner's affinity to the agents whose browsers stay open,
     recover tasks whose runner died (no heartbeat for ``task_stale_s``), then wake every
     runner agent with a runnable task and nothing in flight. The database is the truth;
     this repairs wake-ups lost to a Redis restart, a flush, or a race with a finishing
@@ -79,6 +107,11 @@ async def reconcile(
                     log.info("closed the idle browser of %s: another runner claimed it", agent_id)
             except Exception as error:
                 log.warning("releasing profiles failed: %s", error)
+            if affinity is not None:
+                try:
+                    await affinity.refresh(task_runner.pool.open_agents())
+                except Exception as error:
+                    log.warning("renewing agent affinity failed: %s", error)
         try:
             if runner_id:
                 await register_runner(redis, runner_id)
@@ -141,21 +174,45 @@ def build_worker(settings: Settings, redis_url: str, *, burst: bool = False) -> 
         state["playwright"] = playwright
         state["redis"] = await connect(redis_url)
         state["runner_id"] = runner_id
+        affinity = Affinity(
+            state["redis"], runner_id, ttl_s=max(3 * settings.reconcile_interval_s, 2.0)
+        )
+        ctx["affinity"] = affinity
+        state["affinity"] = affinity
+        state["inbox_redis"] = Redis.from_url(redis_url)
+        state["inbox"] = Inbox(
+            state["inbox_redis"], runner_id, lambda agent_id: drain_here(ctx, agent_id)
+        )
+        state["inbox_loop"] = asyncio.create_task(state["inbox"].serve())
         state["reconciler"] = asyncio.create_task(
             reconcile(
-                context, state["redis"], settings.reconcile_interval_s, runner_id, task_runner
+                context,
+                state["redis"],
+                settings.reconcile_interval_s,
+                runner_id,
+                task_runner,
+                affinity,
             )
         )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
-        reconciler = state.get("reconciler")
-        if reconciler is not None:
-            reconciler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reconciler
+        for name in ("reconciler", "inbox_loop"):
+            loop_task = state.get(name)
+            if loop_task is not None:
+                loop_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loop_task
+        if "inbox" in state:
+            # Forwarded drains hand their tasks back, as arq's own jobs do.
+            await state["inbox"].close()
+            await state["inbox_redis"].aclose()
         if "redis" in state:
             with contextlib.suppress(Exception):
                 await unregister_runner(state["redis"], state["runner_id"])
+            pool = ctx.get("pool")
+            if "affinity" in state and pool is not None:
+                with contextlib.suppress(Exception):
+                    await state["affinity"].release(pool.open_agents())
             await state["redis"].aclose()
         pool = ctx.get("pool")
         if pool is not None:

@@ -54,6 +54,22 @@ def test_two_runners_take_turns_at_one_agent(fleet: Fleet) -> None:
     assert len(set(fleet.runner_ids(task_ids).values())) == 2
 
 
+def test_an_agents_tasks_follow_its_warm_browser(fleet: Fleet) -> None:
+    """Posts dispatched one at a time: each wake-up lands in either runner, and the one
+    that does not hold the agent's browser forwards it to the one that does, so every
+    post runs in the same runner and the browser is never relaunched elsewhere (by
+    chance alone, six in one runner happen about one time in 32)."""
+    fleet.start_runners(2)
+    agent_id = fleet.new_agent()
+    task_ids = []
+    for n in range(6):
+        task_ids.append(fleet.post(agent_id, f"stays warm {n}"))
+        (task,) = fleet.wait_for_tasks(task_ids[-1:])
+        assert task["status"] == "completed", task
+    assert len(set(fleet.runner_ids(task_ids).values())) == 1, fleet.runner_ids(task_ids)
+    assert [p.text for p in fleet.site.posts] == [f"stays warm {n}" for n in range(6)]
+
+
 def test_runner_killed_before_publishing_is_retried_by_the_other(fleet: Fleet) -> None:
     fleet.start_runners(2)
     agent_id = fleet.new_agent()

@@ -1,0 +1,144 @@
+"""Agent affinity: an agent's tasks run in the runner that holds its warm browser.
+
+arq hands a drain job to whichever runner polls first. Left at that, an agent's tasks
+wander between runners, and each move closes a warm Chromium in one runner and launches
+a cold one in the other (seconds of CPU, and the profile lease changes hands). So a
+runner that drains an agent records itself as the agent's holder in Redis, under a key
+that lives ``ttl_s`` and that it refreshes while the agent's browser stays open. A drain
+job that lands in another runner forwards the wake-up to the holder's inbox, a Redis
+list the holder pops from, and returns.
+
+The key lapses when its holder dies, hangs or closes the browser, and the next wake-up
+then goes to whichever runner takes it. Correctness never depends on any of this: claims
+in the database keep one task per agent in flight, and profile leases keep one Chromium
+per profile; affinity only keeps the warm browser where the work goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+HOLDER_KEY = "bredgio:agent-holder:"
+INBOX_KEY = "bredgio:runner-inbox:"
+INBOX_POLL_S = 5
+
+# Renew holder keys that name this runner or lapsed; leave those another runner took.
+_REFRESH = """
+for i, key in ipairs(KEYS) do
+  local holder = redis.call('GET', key)
+  if (not holder) or holder == ARGV[1] then
+    redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+  end
+end
+return 0
+"""
+# Delete a holder key only if it still names this runner.
+_RELEASE = """
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
+end
+return 0
+"""
+
+
+class Affinity:
+    """This runner's side of the holder keys and its inbox."""
+
+    def __init__(self, redis: Redis, runner_id: str, ttl_s: float) -> None:
+        self.redis = redis
+        self.runner_id = runner_id
+        self.ttl_ms = max(int(ttl_s * 1000), 1000)
+
+    async def hold(self, agent_id: str) -> None:
+        """This runner drains ``agent_id`` now: it is the holder for the next ``ttl_s``."""
+        await self.redis.set(HOLDER_KEY + agent_id, self.runner_id, px=self.ttl_ms)
+
+    async def refresh(self, agent_ids: Iterable[str]) -> None:
+        """Keep holding the agents whose browsers stay open here (unless another runner
+        took one over meanwhile)."""
+        keys = [HOLDER_KEY + agent_id for agent_id in agent_ids]
+        if keys:
+            await self.redis.eval(_REFRESH, len(keys), *keys, self.runner_id, str(self.ttl_ms))  # type: ignore[misc]
+
+    async def release(self, agent_ids: Iterable[str]) -> None:
+        keys = [HOLDER_KEY + agent_id for agent_id in agent_ids]
+        if keys:
+            await self.redis.eval(_RELEASE, len(keys), *keys, self.runner_id)  # type: ignore[misc]
+
+    async def forward(self, agent_id: str) -> bool:
+        """Send the wake-up to the agent's holder if that is another runner; False when
+        this runner should drain the agent itself."""
+        holder = await self.redis.get(HOLDER_KEY + agent_id)
+        if holder is None:
+            return False
+        holder_id = holder.decode() if isinstance(holder, bytes) else str(holder)
+        if holder_id == self.runner_id:
+            return False
+        await self.redis.rpush(INBOX_KEY + holder_id, agent_id)  # type: ignore[misc]
+        return True
+
+
+class Inbox:
+    """Drains the agents whose wake-ups other runners forwarded here: one drain per
+    agent at a time, run once more if a wake-up arrives while it runs (the drain may
+    already have looked for work and be about to return)."""
+
+    def __init__(
+        self, redis: Redis, runner_id: str, drain: Callable[[str], Awaitable[object]]
+    ) -> None:
+        self.redis = redis
+        self.key = INBOX_KEY + runner_id
+        self.drain = drain
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+
+    async def serve(self) -> None:
+        outage = False
+        while True:
+            try:
+                item = await self.redis.blpop([self.key], timeout=INBOX_POLL_S)  # type: ignore[misc]
+            except (RedisError, OSError) as error:
+                if not outage:
+                    log.warning("runner inbox: Redis unreachable: %s", error)
+                    outage = True
+                await asyncio.sleep(0.5)
+                continue
+            outage = False
+            if item is not None:
+                self.wake(item[1].decode())
+
+    def wake(self, agent_id: str) -> None:
+        running = self._running.get(agent_id)
+        if running is not None and not running.done():
+            self._again.add(agent_id)
+            return
+        self._running[agent_id] = asyncio.create_task(self._drain(agent_id))
+
+    async def _drain(self, agent_id: str) -> None:
+        try:
+            while True:
+                self._again.discard(agent_id)
+                try:
+                    await self.drain(agent_id)
+                except Exception:
+                    log.exception("forwarded drain of %s failed", agent_id)
+                if agent_id not in self._again:
+                    return
+        finally:
+            self._running.pop(agent_id, None)
+
+    async def close(self) -> None:
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
