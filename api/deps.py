@@ -59,6 +59,23 @@ CredentialsDep = Annotated[Credentials, Depends(get_credentials)]
 
 
 @dataclass(frozen=True)
+class HotCall:
+    """The credentials and the app context in one dependency, for the hottest routes
+    (FastAPI resolves each dependency separately, and that shows at thousands of calls
+    a second)."""
+
+    credentials: Credentials
+    context: AppContext
+
+
+async def get_hot_call(request: Request) -> HotCall:
+    return HotCall(credentials=await get_credentials(request), context=request.app.state.context)
+
+
+HotCallDep = Annotated[HotCall, Depends(get_hot_call)]
+
+
+@dataclass(frozen=True)
 class Caller:
     user: User
     via: str  # "pat" or "session"

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Response
 from sqlalchemy import Connection
 
 from api.context import TaskWakeup
-from api.deps import ContextDep, CredentialsDep, CurrentUser, SessionDep
+from api.deps import ContextDep, CurrentUser, HotCallDep, SessionDep
 from api.schemas.agents import (
     AgentCreate,
     AgentCreateResponse,
@@ -120,8 +120,7 @@ def rotate_token(
 async def dispatch(
     agent_id: str,
     body: DispatchRequest,
-    credentials: CredentialsDep,
-    context: ContextDep,
+    call: HotCallDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -136,6 +135,8 @@ async def dispatch(
 
     # The hottest route: authentication, ownership and the insert share one Core
     # transaction and one trip to the thread pool.
+    context, credentials = call.context, call.credentials
+
     def work(connection: Connection) -> tuple[DispatchedTask, TaskWakeup | None]:
         _, agent = auth_service.authenticate_for_agent(
             connection,

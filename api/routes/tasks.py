@@ -7,7 +7,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy import Connection
 
 from api import artifacts
-from api.deps import ContextDep, CredentialsDep, CurrentUser, SessionDep, authenticate_ref
+from api.deps import ContextDep, CurrentUser, HotCallDep, SessionDep, authenticate_ref
 from api.errors import NotFound
 from api.schemas.common import model_response
 from api.schemas.tasks import (
@@ -46,10 +46,12 @@ def list_tasks(
 
 
 @hot_router.get("/api/tasks/{task_id}", response_model=TaskDetailResponse)
-async def get_task(task_id: str, credentials: CredentialsDep, context: ContextDep) -> Response:
+async def get_task(task_id: str, call: HotCallDep) -> Response:
     """One task with its params and full step log."""
 
     # Polled in loops by clients: one transaction, one trip to the thread pool.
+    context, credentials = call.context, call.credentials
+
     def work(connection: Connection) -> TaskDetail:
         caller = authenticate_ref(connection, context, credentials)
         return task_service.detail_core(connection, caller, task_id)

@@ -11,6 +11,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from api.context import AppContext
+from api.db.direct import DirectStatement
 from api.db.engine import WRITE_OPTION
 from api.db.models import Agent, PersonalAccessToken, Plan, User, utcnow
 from api.db.session import is_write
@@ -112,6 +113,9 @@ _PAT_OWNER_AND_AGENT: Any = (
 )
 
 
+_PAT_OWNER_AND_AGENT_DIRECT = DirectStatement(_PAT_OWNER_AND_AGENT)
+
+
 def authenticate_for_agent(
     connection: Connection,
     context: AppContext,
@@ -130,9 +134,9 @@ def authenticate_for_agent(
             connection, context, authorization=authorization, session_cookie=session_cookie
         )
         return caller, owned_ref(connection, caller.id, agent_id)
-    row = connection.execute(
-        _PAT_OWNER_AND_AGENT, {"token_hash": sha256_hex(token), "agent_id": agent_id}
-    ).first()
+    row = _PAT_OWNER_AND_AGENT_DIRECT.first(
+        connection, {"token_hash": sha256_hex(token), "agent_id": agent_id}
+    )
     if row is None:
         raise Unauthorized("Invalid API key", error_code="invalid_key")
     _check_plan(context, row.plan)

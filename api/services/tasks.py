@@ -10,6 +10,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from api.context import AppContext, TaskWakeup
+from api.db.direct import DirectStatement
 from api.db.models import Agent, Task, TaskLogEntry, TaskStatus, User, new_id, utcnow
 from api.db.session import after_commit
 from api.db.state import is_terminal, transition
@@ -27,7 +28,24 @@ from api.services.agents import AgentRef
 from api.services.auth import CallerRef
 from flows.catalog import ParamsError, validate_params
 
-_INSERT_TASK = insert(Task.__table__)  # type: ignore[attr-defined]
+_TASK_COLUMNS = (
+    "id",
+    "agent_id",
+    "user_id",
+    "action",
+    "platform",
+    "params",
+    "status",
+    "dispatched_at",
+    "scheduled_for",
+    "attempt",
+    "timeout_sec",
+    "schedule_id",
+    "idempotency_key",
+    "updated_at",
+)
+# Every task is inserted through here, on the driver's cursor (the dispatch route's cost).
+_INSERT_TASK = DirectStatement(insert(Task.__table__), column_keys=_TASK_COLUMNS)  # type: ignore[attr-defined]
 
 MAX_LIST_LIMIT = 200
 DEFAULT_LIST_LIMIT = 50
@@ -119,8 +137,8 @@ def insert_task(
     if scheduled_for is not None and scheduled_for <= now:
         raise BadRequest("scheduledFor must be in the future")
     task_id = new_id()
-    connection.execute(
-        _INSERT_TASK,
+    _INSERT_TASK.execute(
+        connection,
         {
             "id": task_id,
             "agent_id": agent.id,
