@@ -11,7 +11,8 @@ import logging
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 from anyio import CapacityLimiter, to_thread
 from sqlalchemy import Connection, Engine, event
@@ -43,6 +44,9 @@ class Database:
         self._limiters: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, dict[bool, CapacityLimiter]
         ] = weakref.WeakKeyDictionary()
+        self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _WriteBatcher] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def _in_thread(self, work: Callable[[], T], *, write: bool) -> T:
         limiter = None
@@ -91,8 +95,82 @@ class Database:
 
         return await self._in_thread(in_transaction, write=write)
 
+    async def run_core_batched(self, work: Callable[[Connection], T]) -> T:
+        """Like ``run_core(work, write=True)``; on SQLite, calls made while another is
+        in flight share one transaction and one trip to the thread pool (a group
+        commit: each caller gets its result once the shared COMMIT is durable). Each
+        ``work`` must raise, if it raises, before writing anything that should not be
+        committed: the others' writes in the batch are committed all the same."""
+        if not self._capped:
+            return await self.run_core(work, write=True)
+        loop = asyncio.get_running_loop()
+        batcher = self._batchers.get(loop)
+        if batcher is None:
+            batcher = self._batchers[loop] = _WriteBatcher(self)
+        return await batcher.submit(work)
+
+    def largest_write_batch(self) -> int:
+        """The most calls :meth:`run_core_batched` has shared one transaction among."""
+        return max((batcher.largest_batch for batcher in self._batchers.values()), default=0)
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class _WriteBatcher:
+    """Collects write work while a batch runs, and runs what gathered as the next one."""
+
+    MAX_BATCH = 64
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.pending: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
+        self.running = False
+        self.largest_batch = 0
+
+    async def submit(self, work: Callable[[Connection], T]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self.pending.append((work, future))
+        if not self.running:
+            self.running = True
+            self._drainer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self.pending:
+                batch = self.pending[: self.MAX_BATCH]
+                del self.pending[: self.MAX_BATCH]
+                works = [work for work, _ in batch]
+                self.largest_batch = max(self.largest_batch, len(works))
+                try:
+                    outcomes = await self.db._in_thread(partial(self._run, works), write=True)
+                except asyncio.CancelledError:  # the loop is closing
+                    for _, future in batch + self.pending:
+                        future.cancel()
+                    raise
+                for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                    if future.done():  # the caller went away
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
+        finally:
+            self.running = False
+
+    def _run(self, works: list[Callable[[Connection], Any]]) -> list[tuple[bool, Any]]:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            with self.db._write_engine.begin() as connection:
+                for work in works:
+                    try:
+                        outcomes.append((True, work(connection)))
+                    except Exception as error:
+                        outcomes.append((False, error))
+        except Exception as error:  # nothing was committed
+            return [(False, error)] * len(works)
+        return outcomes
 
 
 def is_write(session: Session) -> bool:

@@ -147,7 +147,8 @@ async def dispatch(
         )
         return task_service.insert_task(connection, agent, body, idempotency_key=idempotency_key)
 
-    task, wakeup = await context.db.run_core(work, write=True)
+    # Raises (auth, validation) before it writes: it can share a group commit.
+    task, wakeup = await context.db.run_core_batched(work)
     if wakeup is not None:
         context.wake_task(wakeup)
     return model_response(DispatchResponse(task=task))

@@ -306,3 +306,82 @@ def test_dispatch_wakes_a_worker_only_after_commit(
     assert seen == [(task_id, True)]
     command(client, alice, agent_id, {"action": "post", "platform": "nope", "params": {}})
     assert len(seen) == 1
+
+
+def test_concurrent_dispatches_each_get_their_own_answer(
+    client: TestClient, context: AppContext, alice: Account, bob: Account, agent_id: str
+) -> None:
+    """Dispatches in flight together share a commit on SQLite (a group commit): every
+    valid one is stored exactly once and answered with its own task, every invalid one
+    gets its own error, and neither disturbs the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    requests: list[tuple[Account, str, object, int]] = []
+    for n in range(60):
+        kind = n % 4
+        if kind == 0:
+            requests.append(
+                (
+                    alice,
+                    "nope",
+                    {"action": "post", "platform": "facebook", "params": {"content": "x"}},
+                    404,
+                )
+            )
+        elif kind == 1:
+            requests.append(
+                (
+                    alice,
+                    agent_id,
+                    {
+                        "action": "post",
+                        "platform": "facebook",
+                        "params": {"content": f"c{n}"},
+                        "scheduledFor": past,
+                    },
+                    400,
+                )
+            )
+        elif kind == 2:
+            requests.append(
+                (
+                    bob,
+                    agent_id,
+                    {"action": "post", "platform": "facebook", "params": {"content": f"c{n}"}},
+                    403,
+                )
+            )
+        else:
+            requests.append(
+                (
+                    alice,
+                    agent_id,
+                    {"action": "post", "platform": "facebook", "params": {"content": f"c{n}"}},
+                    200,
+                )
+            )
+
+    def send(request: tuple[Account, str, object, int]) -> tuple[int, dict]:  # type: ignore[type-arg]
+        account, target, body, _ = request
+        response = command(client, account, target, body)
+        return response.status_code, response.json()
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        answers = list(pool.map(send, requests))
+
+    created: dict[str, str] = {}
+    for (_, _, body, expected), (status, payload) in zip(requests, answers, strict=True):
+        assert status == expected, payload
+        if expected == 200:
+            created[payload["task"]["taskId"]] = body["params"]["content"]  # type: ignore[index]
+        else:
+            assert payload["success"] is False and payload["error"]
+    assert len(created) == 15
+    for task_id, content in created.items():
+        task = client.get(f"/api/tasks/{task_id}", headers=alice.headers).json()["task"]
+        assert task["params"]["content"] == content
+    listed = client.get(f"/api/tasks?agentId={agent_id}&limit=200", headers=alice.headers)
+    assert sorted(t["taskId"] for t in listed.json()["tasks"]) == sorted(created)
+    if context.settings.resolved_database_url.startswith("sqlite"):
+        assert context.db.largest_write_batch() > 1
