@@ -50,7 +50,7 @@ async def test_a_task_without_a_connected_extension_fails_agent_offline(
 async def test_the_reconciler_runs_tasks_whose_time_came(server: Server, alice: Account) -> None:
     online, token = await server.new_agent(alice, platforms=("twitter",))
     offline, _ = await server.new_agent(alice, platforms=("twitter",))
-    soon = datetime.now(UTC) + timedelta(seconds=0.6)
+    soon = datetime.now(UTC) + timedelta(seconds=2)
     async with server.extension(token) as extension:
         ran = await server.dispatch(alice, online, scheduled_for=soon)
         missed = await server.dispatch(alice, offline, scheduled_for=soon)
