@@ -45,20 +45,13 @@ from api.config import Settings  # noqa: E402
 from api.context import AppContext  # noqa: E402
 from api.hub import Hub, HubExecutor, HubTimings, hub_component  # noqa: E402
 from flows.commands import Evaluate  # noqa: E402
+from profiles.launch import BASE_ARGS  # noqa: E402
 from tests.fixtures.extension import FakeExtension, PlaywrightCommands, socket_url  # noqa: E402
 from tests.fixtures.live_server import live_server  # noqa: E402
 from tests.helpers import make_account  # noqa: E402
 
 CHROMIUM = os.environ.get("BREDGIO_CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_ARGS = list(BASE_ARGS)
 EXPRESSION = "1 + 1"
 WARMUP = 20
 

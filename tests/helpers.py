@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,3 +68,19 @@ def png_bytes(width: int = 4, height: int = 3, rgb: tuple[int, int, int] = (200,
         + chunk(b"IDAT", zlib.compress(row * height))
         + chunk(b"IEND", b"")
     )
+
+
+async def eventually(
+    check: Callable[[], Any], timeout_s: float = 5.0, interval_s: float = 0.02
+) -> Any:
+    """Poll ``check`` (sync or async) until it returns something truthy; that value."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        await asyncio.sleep(interval_s)

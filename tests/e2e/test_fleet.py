@@ -129,6 +129,7 @@ def test_retry_and_idempotency_key(
 ) -> None:
     client = bredgio.client
     agent_id = new_agent(client, "twitter")  # no cookies: it fails
+    client.patch(f"/api/agents/{agent_id}", json={"config": {"postDelaySec": 0}})
     failed = wait_for_task(client, post(client, agent_id, "retry me"))
     assert failed["errorCode"] == "x_login_required"
     client.post(

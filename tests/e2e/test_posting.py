@@ -155,6 +155,8 @@ def test_tasks_of_one_agent_run_in_order(
 ) -> None:
     client = bredgio.client
     agent_id = new_agent(client, "twitter")
+    # Order is the point here; pacing (postDelaySec, 60 s by default) has tests of its own.
+    client.patch(f"/api/agents/{agent_id}", json={"config": {"postDelaySec": 0}})
     client.post(
         f"/api/agents/{agent_id}/cookies",
         json={"cookies": api_cookies("twitter", twitter_site.origin)},

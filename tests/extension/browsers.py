@@ -221,16 +221,3 @@ class PlainChromium(ExtensionHost):
         self.quit()
         shutil.rmtree(self.profile, ignore_errors=True)
 
-
-async def eventually_async(check: Any, timeout_s: float = 5.0, interval_s: float = 0.05) -> Any:
-    """Poll ``check`` (sync or async) until it returns something truthy; the value."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        await asyncio.sleep(interval_s)

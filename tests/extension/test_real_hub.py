@@ -20,7 +20,7 @@ from websockets.exceptions import InvalidStatus
 from tests.extension.bredgio_up import BredgioUp
 from tests.extension.browsers import VERSION, PlainChromium, launched_browser
 from tests.fixtures.sites.server import SiteServer, login_cookies
-from tests.helpers import png_bytes
+from tests.helpers import eventually, png_bytes
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -156,7 +156,7 @@ async def test_an_api_restart_is_rejoined_within_5_s(
         status = await operator.status()
         return status if status["state"] == "connected" and status["at"] > before["at"] else None
 
-    status = await eventually(rejoined, RECONNECT_LIMIT_S + 5)
+    status = await eventually(rejoined, RECONNECT_LIMIT_S + 5, interval_s=0.2)
     assert status["at"] / 1000 - ready_wall < RECONNECT_LIMIT_S
 
     task = await completed(up, await up.post(seat["id"], "facebook", "Back after a restart"))
@@ -173,7 +173,7 @@ async def test_rotating_the_token_closes_the_socket_for_good(
         status = await operator.status()
         return status if status["state"] == "revoked" else None
 
-    status = await eventually(revoked, 10)
+    status = await eventually(revoked, 10, interval_s=0.2)
     assert status["message"].startswith("Token revoked")
 
     async with httpx.AsyncClient(base_url=up.url) as client:
@@ -193,13 +193,3 @@ async def test_rotating_the_token_closes_the_socket_for_good(
     assert await operator.connect(up.url, new_token) == "Connected"
     seat["token"] = new_token
 
-
-async def eventually(check: Any, timeout_s: float) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s} s")
-        await asyncio.sleep(0.2)

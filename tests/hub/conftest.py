@@ -29,11 +29,12 @@ from tests.fixtures.extension import FakeExtension, Handler, socket_url
 from tests.fixtures.live_server import live_server
 from tests.fixtures.sites import SiteServer
 from tests.fixtures.sites.fixtures import facebook_site, reset_sites, twitter_site
-from tests.helpers import Account
+from tests.helpers import Account, eventually
 
 __all__ = [
     "browser",
     "browser_context",
+    "eventually",
     "facebook_site",
     "page",
     "playwright_driver",
@@ -186,20 +187,6 @@ async def refuse_screenshot(extension: FakeExtension) -> None:
 
 def timings(**changes: float) -> HubTimings:
     return replace(TEST_TIMINGS, **changes)
-
-
-async def eventually(check: Callable[[], Any], timeout_s: float = 5.0) -> Any:
-    """Poll ``check`` (sync or async) until it returns something truthy."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture(scope="session")
