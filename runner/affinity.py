@@ -73,17 +73,18 @@ class Affinity:
         if keys:
             await self.redis.eval(_RELEASE, len(keys), *keys, self.runner_id)  # type: ignore[misc]
 
-    async def forward(self, agent_id: str) -> bool:
-        """Send the wake-up to the agent's holder if that is another runner; False when
-        this runner should drain the agent itself."""
+    async def route(self, agent_id: str) -> str:
+        """Where the agent's wake-up goes: ``"forwarded"`` (sent to the holder's inbox),
+        ``"held"`` (this runner is the holder) or ``"free"`` (no holder: drain here and
+        take it)."""
         holder = await self.redis.get(HOLDER_KEY + agent_id)
         if holder is None:
-            return False
+            return "free"
         holder_id = holder.decode() if isinstance(holder, bytes) else str(holder)
         if holder_id == self.runner_id:
-            return False
+            return "held"
         await self.redis.rpush(INBOX_KEY + holder_id, agent_id)  # type: ignore[misc]
-        return True
+        return "forwarded"
 
 
 class Inbox:

@@ -54,20 +54,23 @@ async def drain_agent(ctx: dict[str, Any], agent_id: str) -> int:
     """The drain job: forwarded to the runner holding the agent's warm browser, if that
     is another one (see :mod:`runner.affinity`), else drained here."""
     affinity: Affinity | None = ctx.get("affinity")
+    route = "free"
     if affinity is not None:
         try:
-            if await affinity.forward(agent_id):
-                return 0
+            route = await affinity.route(agent_id)
         except (RedisError, OSError) as error:
             log.warning("could not look up the holder of %s: %s", agent_id, error)
-    return await drain_here(ctx, agent_id)
+    if route == "forwarded":
+        return 0
+    return await drain_here(ctx, agent_id, take=route != "held")
 
 
-async def drain_here(ctx: dict[str, Any], agent_id: str) -> int:
-    """Drain the agent in this runner, holding its affinity while its browser is open."""
+async def drain_here(ctx: dict[str, Any], agent_id: str, *, take: bool = True) -> int:
+    """Drain the agent in this runner; with ``take``, become its holder first. The hold
+    is given back if the agent's browser did not stay open here."""
     runner: TaskRunner = ctx["task_runner"]
     affinity: Affinity | None = ctx.get("affinity")
-    if affinity is not None:
+    if affinity is not None and take:
         with contextlib.suppress(RedisError, OSError):
             await affinity.hold(agent_id)
     try:
