@@ -155,6 +155,10 @@ class TaskQueue:
             ) from None
         except OSError as error:
             raise ServiceUnavailable(f"The task queue (Redis) is unreachable: {error}") from None
+        except Exception as error:  # raised in the runner (the profile stayed busy, say)
+            raise ServiceUnavailable(
+                f"The runner could not use the agent's profile: {error}"
+            ) from None
         return result
 
 

@@ -8,6 +8,10 @@ that lives ``ttl_s`` and that it refreshes while the agent's browser stays open.
 job that lands in another runner forwards the wake-up to the holder's inbox, a Redis
 list the holder pops from, and returns.
 
+Profile operations (cookie import/export, login checks) need the profile too: the
+runner that gets one asks the holder, through the same inbox, to close the agent's
+browser once idle, and holds the agent itself while its own browser stays open.
+
 The key lapses when its holder dies, hangs or closes the browser, and the next wake-up
 then goes to whichever runner takes it. Correctness never depends on any of this: claims
 in the database keep one task per agent in flight, and profile leases keep one Chromium
@@ -19,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -29,6 +34,8 @@ log = logging.getLogger(__name__)
 HOLDER_KEY = "bredgio:agent-holder:"
 INBOX_KEY = "bredgio:runner-inbox:"
 INBOX_POLL_S = 5
+# An inbox entry asking for an agent's profile (agent ids never hold a colon).
+RELEASE_PREFIX = "release:"
 
 # Renew holder keys that name this runner or lapsed; leave those another runner took.
 _REFRESH = """
@@ -86,18 +93,38 @@ class Affinity:
         await self.redis.rpush(INBOX_KEY + holder_id, agent_id)  # type: ignore[misc]
         return "forwarded"
 
+    async def ask_for_profile(self, agent_id: str) -> bool:
+        """A profile operation (cookies, login check) landed here while another runner
+        holds the agent: ask that runner to close the agent's browser once it is idle,
+        which frees the profile. False when no other runner holds it."""
+        holder = await self.redis.get(HOLDER_KEY + agent_id)
+        if holder is None:
+            return False
+        holder_id = holder.decode() if isinstance(holder, bytes) else str(holder)
+        if holder_id == self.runner_id:
+            return False
+        await self.redis.rpush(INBOX_KEY + holder_id, RELEASE_PREFIX + agent_id)  # type: ignore[misc]
+        return True
+
 
 class Inbox:
     """Drains the agents whose wake-ups other runners forwarded here: one drain per
     agent at a time, run once more if a wake-up arrives while it runs (the drain may
-    already have looked for work and be about to return)."""
+    already have looked for work and be about to return). Requests for an agent's
+    profile go to ``release``."""
 
     def __init__(
-        self, redis: Redis, runner_id: str, drain: Callable[[str], Awaitable[object]]
+        self,
+        redis: Redis,
+        runner_id: str,
+        drain: Callable[[str], Awaitable[object]],
+        release: Callable[[str], Coroutine[Any, Any, object]],
     ) -> None:
         self.redis = redis
         self.key = INBOX_KEY + runner_id
         self.drain = drain
+        self.release = release
+        self._releases: set[asyncio.Task[object]] = set()
         self._running: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
 
@@ -113,8 +140,15 @@ class Inbox:
                 await asyncio.sleep(0.5)
                 continue
             outage = False
-            if item is not None:
-                self.wake(item[1].decode())
+            if item is None:
+                continue
+            entry = item[1].decode()
+            if entry.startswith(RELEASE_PREFIX):
+                task = asyncio.create_task(self.release(entry.removeprefix(RELEASE_PREFIX)))
+                self._releases.add(task)
+                task.add_done_callback(self._releases.discard)
+            else:
+                self.wake(entry)
 
     def wake(self, agent_id: str) -> None:
         running = self._running.get(agent_id)
@@ -137,7 +171,7 @@ class Inbox:
             self._running.pop(agent_id, None)
 
     async def close(self) -> None:
-        tasks = list(self._running.values())
+        tasks = [*self._running.values(), *self._releases]
         for task in tasks:
             task.cancel()
         for task in tasks:

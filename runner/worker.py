@@ -84,7 +84,40 @@ async def drain_here(ctx: dict[str, Any], agent_id: str, *, take: bool = True) -
 async def profile_op(
     ctx: dict[str, Any], agent_id: str, op: str, payload: dict[str, Any]
 ) -> dict[str, Any]:
-    return await profile_operation(ctx["app_context"], ctx["pool"], agent_id, op, payload)
+    """A profile operation runs in the browser of this runner's pool; if another runner
+    holds the agent's warm browser, it is asked to hand the profile over first, and this
+    runner holds the agent while its browser stays open."""
+    affinity: Affinity | None = ctx.get("affinity")
+    pool: BrowserPool = ctx["pool"]
+    if affinity is not None:
+        try:
+            await affinity.ask_for_profile(agent_id)
+            await affinity.hold(agent_id)
+        except (RedisError, OSError) as error:
+            log.warning("could not ask for the profile of %s: %s", agent_id, error)
+    try:
+        return await profile_operation(ctx["app_context"], pool, agent_id, op, payload)
+    finally:
+        if affinity is not None and pool.browser(agent_id) is None:
+            with contextlib.suppress(RedisError, OSError):
+                await affinity.release([agent_id])
+
+
+async def release_profile(ctx: dict[str, Any], agent_id: str, within_s: float) -> None:
+    """Another runner needs the agent's profile: close its browser here as soon as it is
+    idle (a running task finishes first), and stop holding the agent."""
+    pool: BrowserPool = ctx["pool"]
+    affinity: Affinity = ctx["affinity"]
+    deadline = asyncio.get_running_loop().time() + within_s
+    while pool.browser(agent_id) is not None:
+        if await pool.close_if_idle(agent_id):
+            log.info("closed the browser of %s: another runner needs its profile", agent_id)
+            break
+        if asyncio.get_running_loop().time() > deadline:
+            return
+        await asyncio.sleep(0.2)
+    with contextlib.suppress(RedisError, OSError):
+        await affinity.release([agent_id])
 
 
 async def reconcile(
@@ -184,7 +217,10 @@ def build_worker(settings: Settings, redis_url: str, *, burst: bool = False) -> 
         state["affinity"] = affinity
         state["inbox_redis"] = Redis.from_url(redis_url)
         state["inbox"] = Inbox(
-            state["inbox_redis"], runner_id, lambda agent_id: drain_here(ctx, agent_id)
+            state["inbox_redis"],
+            runner_id,
+            drain=lambda agent_id: drain_here(ctx, agent_id),
+            release=lambda agent_id: release_profile(ctx, agent_id, settings.profile_op_timeout_s),
         )
         state["inbox_loop"] = asyncio.create_task(state["inbox"].serve())
         state["reconciler"] = asyncio.create_task(

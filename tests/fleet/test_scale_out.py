@@ -70,6 +70,23 @@ def test_an_agents_tasks_follow_its_warm_browser(fleet: Fleet) -> None:
     assert [p.text for p in fleet.site.posts] == [f"stays warm {n}" for n in range(6)]
 
 
+def test_profile_operations_reach_an_agent_warm_in_either_runner(fleet: Fleet) -> None:
+    """Cookie exports and login checks land in whichever runner polls first; the one
+    that does not hold the agent's warm browser gets the profile handed over."""
+    fleet.start_runners(2)
+    agent_id = fleet.new_agent()
+    (task,) = fleet.wait_for_tasks([fleet.post(agent_id, "warm it up")])
+    assert task["status"] == "completed", task
+    for _ in range(6):
+        exported = fleet.client.get(f"/api/agents/{agent_id}/cookies", timeout=60)
+        assert exported.status_code == 200, exported.text
+        assert exported.json()["cookies"], exported.json()
+        checked = fleet.client.post(f"/api/agents/{agent_id}/login-check", timeout=60)
+        assert checked.status_code == 200, checked.text
+    (task,) = fleet.wait_for_tasks([fleet.post(agent_id, "still posts")])
+    assert task["status"] == "completed", task
+
+
 def test_runner_killed_before_publishing_is_retried_by_the_other(fleet: Fleet) -> None:
     fleet.start_runners(2)
     agent_id = fleet.new_agent()
