@@ -125,6 +125,9 @@ class DirectStatement:
     def execute(self, connection: Connection, params: Mapping[str, Any]) -> None:
         self._run(connection, params)
 
+    def all(self, connection: Connection, params: Mapping[str, Any]) -> list[Any]:
+        return self._run(connection, params)
+
     def first(self, connection: Connection, params: Mapping[str, Any]) -> Any:
         rows = self._run(connection, params)
         return rows[0] if rows else None

@@ -114,6 +114,7 @@ _PAT_OWNER_AND_AGENT: Any = (
 
 
 _PAT_OWNER_AND_AGENT_DIRECT = DirectStatement(_PAT_OWNER_AND_AGENT)
+_PAT_OWNER_ROW_DIRECT = DirectStatement(_PAT_OWNER_ROW)
 
 
 def authenticate_for_agent(
@@ -193,7 +194,7 @@ def authenticate_ref(
             raise Unauthorized("Session expired or invalid; log in again")
         return CallerRef(id=user.id, email=user.email, plan=user.plan)
     token = _bearer_pat(authorization)
-    row = connection.execute(_PAT_OWNER_ROW, {"token_hash": sha256_hex(token)}).first()
+    row = _PAT_OWNER_ROW_DIRECT.first(connection, {"token_hash": sha256_hex(token)})
     if row is None:
         raise Unauthorized("Invalid API key", error_code="invalid_key")
     _check_plan(context, row.plan)

@@ -167,8 +167,10 @@ def insert_task(
     return task, TaskWakeup(task_id=task_id, agent_id=agent.id, executor=agent.executor)
 
 
-_TASK_ROW = sa_select(Task.__table__).where(col(Task.id) == bindparam("task_id"))  # type: ignore[attr-defined]
-_LOG_ROWS = (
+_TASK_ROW = DirectStatement(
+    sa_select(Task.__table__).where(col(Task.id) == bindparam("task_id"))  # type: ignore[attr-defined]
+)
+_LOG_ROWS = DirectStatement(
     sa_select(TaskLogEntry.__table__)  # type: ignore[attr-defined]
     .where(col(TaskLogEntry.task_id) == bindparam("task_id"))
     .order_by(col(TaskLogEntry.id))
@@ -177,15 +179,15 @@ _LOG_ROWS = (
 
 def detail_core(connection: Connection, caller: CallerRef, task_id: str) -> TaskDetail:
     """The task detail in Core queries (clients poll this in loops)."""
-    row = connection.execute(_TASK_ROW, {"task_id": task_id}).first()
+    row = _TASK_ROW.first(connection, {"task_id": task_id})
     if row is None:
         raise NotFound("Task not found")
     if row.user_id != caller.id:
         raise Forbidden()
-    entries = connection.execute(_LOG_ROWS, {"task_id": task_id}).all()
-    detail = to_detail(row, entries)  # type: ignore[arg-type]
+    entries = _LOG_ROWS.all(connection, {"task_id": task_id})
+    detail = to_detail(row, entries)
     if row.status == TaskStatus.pending:
-        detail.queuePosition, not_before = queue_info(connection, row)  # type: ignore[arg-type]
+        detail.queuePosition, not_before = queue_info(connection, row)
         detail.notBefore = iso(not_before)
     return detail
 
