@@ -28,19 +28,12 @@ sys.path.insert(0, str(ROOT))
 
 from flows.engine import Origins, run_flow  # noqa: E402
 from flows.sink import MemorySink  # noqa: E402
+from profiles.launch import BASE_ARGS  # noqa: E402
 from runner.playwright_executor import PlaywrightExecutor  # noqa: E402
 from tests.fixtures.sites import SiteServer  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+FLAGS = list(BASE_ARGS)
 
 
 async def hand_written(page: Page, origin: str, text: str) -> str:

@@ -80,15 +80,22 @@ class Affinity:
         if keys:
             await self.redis.eval(_RELEASE, len(keys), *keys, self.runner_id)  # type: ignore[misc]
 
+    async def _other_holder(self, agent_id: str) -> str | None:
+        """The runner holding ``agent_id`` if that is another one; "" if this one."""
+        holder = await self.redis.get(HOLDER_KEY + agent_id)
+        if holder is None:
+            return None
+        holder_id = holder.decode() if isinstance(holder, bytes) else str(holder)
+        return "" if holder_id == self.runner_id else holder_id
+
     async def route(self, agent_id: str) -> str:
         """Where the agent's wake-up goes: ``"forwarded"`` (sent to the holder's inbox),
         ``"held"`` (this runner is the holder) or ``"free"`` (no holder: drain here and
         take it)."""
-        holder = await self.redis.get(HOLDER_KEY + agent_id)
-        if holder is None:
+        holder_id = await self._other_holder(agent_id)
+        if holder_id is None:
             return "free"
-        holder_id = holder.decode() if isinstance(holder, bytes) else str(holder)
-        if holder_id == self.runner_id:
+        if not holder_id:
             return "held"
         await self.redis.rpush(INBOX_KEY + holder_id, agent_id)  # type: ignore[misc]
         return "forwarded"
@@ -97,11 +104,8 @@ class Affinity:
         """A profile operation (cookies, login check) landed here while another runner
         holds the agent: ask that runner to close the agent's browser once it is idle,
         which frees the profile. False when no other runner holds it."""
-        holder = await self.redis.get(HOLDER_KEY + agent_id)
-        if holder is None:
-            return False
-        holder_id = holder.decode() if isinstance(holder, bytes) else str(holder)
-        if holder_id == self.runner_id:
+        holder_id = await self._other_holder(agent_id)
+        if not holder_id:
             return False
         await self.redis.rpush(INBOX_KEY + holder_id, RELEASE_PREFIX + agent_id)  # type: ignore[misc]
         return True

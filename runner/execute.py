@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from playwright.async_api import Error as PlaywrightError
 from sqlmodel import Session
 
-from api import artifacts
+from api import artifacts, task_run
 from api.context import AppContext
 from api.db.models import TaskStatus
 from api.services import execution
@@ -34,12 +34,6 @@ from runner.pool import AgentBusy, BrowserPool, LaunchFailed, PoolClosed, PoolEr
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-_STATUS = {
-    "completed": TaskStatus.completed,
-    "failed": TaskStatus.failed,
-    "cancelled": TaskStatus.cancelled,
-}
 
 
 class TaskRunner:
@@ -63,11 +57,7 @@ class TaskRunner:
         self._tracing: weakref.WeakSet[Any] = weakref.WeakSet()
 
     async def _db(self, work: Callable[[Session], T], *, write: bool = True) -> T:
-        def in_unit() -> T:
-            with self.context.db.unit(write=write) as session:
-                return work(session)
-
-        return await asyncio.to_thread(in_unit)
+        return await self.context.db.run(work, write=write)
 
     async def drain(self, agent_id: str) -> int:
         """Run the agent's runnable tasks one at a time, oldest first; returns how many
@@ -103,7 +93,7 @@ class TaskRunner:
         already ``running`` (claimed with ``start=True``)."""
         try:
             async with DbSink(self.context, run) as sink:
-                heartbeat = asyncio.create_task(self._heartbeat(run, sink))
+                heartbeat = asyncio.create_task(task_run.keep_lease(self.context, run, sink))
                 try:
                     outcome = await self._in_browser(run, sink)
                 finally:
@@ -120,24 +110,8 @@ class TaskRunner:
         if sink.stop_reason == "lease_lost":
             log.warning("lost the lease of %s; leaving it to its new owner", run.task_id)
             return True
-        await self._finish(run, outcome)
+        await task_run.finish(self.context, run, outcome)
         return True
-
-    async def _heartbeat(self, run: TaskRun, sink: DbSink) -> None:
-        """Renew the task's lease; on losing it, stop before the next command."""
-        interval = self.context.settings.runner_heartbeat_s
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                held = await self._db(
-                    lambda s: execution.heartbeat(s, run.task_id, run.lease_token)
-                )
-            except Exception as error:  # the database may be briefly unreachable
-                log.warning("heartbeat of %s failed: %s", run.task_id, error)
-                continue
-            if not held:
-                sink.stop_reason = sink.stop_reason or "lease_lost"
-                return
 
     async def _in_browser(self, run: TaskRun, sink: DbSink) -> FlowOutcome:
         try:
@@ -170,39 +144,12 @@ class TaskRunner:
         return await flow(
             run.action,
             run.platform,
-            await self._paced_params(run),
+            await task_run.paced_params(self.context, run),
             executor,
             sink,
             self.origins,
             timeout_s=float(run.timeout_sec),
             timeout_code="task_timeout",
-        )
-
-    async def _paced_params(self, run: TaskRun) -> dict[str, Any]:
-        """Cap a group post at the agent's remaining daily outreach: the groups past it
-        are logged ``skipped``."""
-        if run.action != "post-to-groups":
-            return run.params
-        budget = await self._db(
-            lambda s: execution.outreach_budget(s, run.agent_id, run.config or {}), write=False
-        )
-        if budget is None:
-            return run.params
-        wanted = int(run.params.get("maxGroups", 5))
-        return {**run.params, "maxGroups": max(1, min(wanted, budget))}
-
-    async def _finish(self, run: TaskRun, outcome: FlowOutcome) -> None:
-        status = _STATUS[outcome.status]
-        await self._db(
-            lambda s: execution.finish(
-                s,
-                run.task_id,
-                status,
-                result=outcome.result,
-                error_code=outcome.error_code if status == TaskStatus.failed else None,
-                error_message=outcome.error_message if status == TaskStatus.failed else None,
-                lease_token=run.lease_token,
-            )
         )
 
     async def _start_trace(self, context: Any) -> bool:
@@ -238,19 +185,15 @@ class TaskRunner:
 
     async def _screenshot(self, run: TaskRun, page: Any) -> None:
         """A PNG of the page, linked from the task's last error entry."""
-        index = await self._db(lambda s: execution.last_error_index(s, run.task_id))
-        if index is None:
-            return
-        try:
-            png = await page.screenshot(type="png", timeout=10_000)
-        except PlaywrightError as error:
-            log.warning("no failure screenshot for %s: %s", run.task_id, error)
-            return
-        path = artifacts.screenshot_path(self.context.settings.artifacts_dir, run.task_id, index)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(path.write_bytes, png)
-        url = f"/api/tasks/{run.task_id}/steps/{index}/screenshot"
-        await self._db(lambda s: execution.set_log_data(s, run.task_id, index, {"screenshot": url}))
+
+        async def take() -> bytes | None:
+            try:
+                return bytes(await page.screenshot(type="png", timeout=10_000))
+            except PlaywrightError as error:
+                log.warning("no failure screenshot for %s: %s", run.task_id, error)
+                return None
+
+        await task_run.attach_screenshot(self.context, run, take)
 
 
 class _HandedBack(Exception):

@@ -12,13 +12,12 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlmodel import Session
 
-from api import artifacts
+from api import task_run
 from api.context import AppContext
-from api.db.models import TaskStatus
 from api.hub import service
 from api.hub.connection import AgentConnection
 from api.hub.executor import HubExecutor
@@ -33,12 +32,6 @@ from flows.executor import CommandError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-_STATUS = {
-    "completed": TaskStatus.completed,
-    "failed": TaskStatus.failed,
-    "cancelled": TaskStatus.cancelled,
-}
 
 #: Close codes meaning the server, not the extension, went away (uvicorn's shutdown
 #: sends 1012): a task cut off by them is handed back, not failed.
@@ -67,7 +60,7 @@ class ExtensionTasks:
         """Run one claimed (``running``) task to its end on ``connection``."""
         try:
             async with DbSink(self.context, run) as sink:
-                heartbeat = asyncio.create_task(self._heartbeat(run, sink))
+                heartbeat = asyncio.create_task(task_run.keep_lease(self.context, run, sink))
                 try:
                     outcome = await self._run_flow(run, connection, sink)
                     if outcome.status == "failed" and not connection.closed:
@@ -85,7 +78,8 @@ class ExtensionTasks:
         elif outcome.error_code == "disconnected" and connection.close_code in SERVER_GOING_AWAY:
             await self._hand_back(run)
         else:
-            await self._finish(run, outcome)
+            await task_run.finish(self.context, run, outcome)
+            log.info("task %s of agent %s: %s", run.task_id, run.agent_id, outcome.status)
 
     async def _run_flow(
         self, run: TaskRun, connection: AgentConnection, sink: DbSink
@@ -94,7 +88,7 @@ class ExtensionTasks:
         return await flow(
             run.action,
             run.platform,
-            await self._paced_params(run),
+            await task_run.paced_params(self.context, run),
             HubExecutor(connection),
             sink,
             self.origins,
@@ -102,71 +96,23 @@ class ExtensionTasks:
             timeout_code="task_timeout",
         )
 
-    async def _paced_params(self, run: TaskRun) -> dict[str, Any]:
-        """Cap a group post at the agent's remaining daily outreach (as runners do)."""
-        if run.action != "post-to-groups":
-            return run.params
-        budget = await self._db(
-            lambda s: execution.outreach_budget(s, run.agent_id, run.config or {}), write=False
-        )
-        if budget is None:
-            return run.params
-        wanted = int(run.params.get("maxGroups", 5))
-        return {**run.params, "maxGroups": max(1, min(wanted, budget))}
-
-    async def _heartbeat(self, run: TaskRun, sink: DbSink) -> None:
-        """Renew the task's lease; on losing it, stop before the next command."""
-        interval = self.context.settings.runner_heartbeat_s
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                held = await self._db(
-                    lambda s: execution.heartbeat(s, run.task_id, run.lease_token)
-                )
-            except Exception as error:  # the database may be briefly unreachable
-                log.warning("heartbeat of %s failed: %s", run.task_id, error)
-                continue
-            if not held:
-                sink.stop_reason = sink.stop_reason or "lease_lost"
-                return
-
-    async def _finish(self, run: TaskRun, outcome: FlowOutcome) -> None:
-        status = _STATUS[outcome.status]
-        failed = status == TaskStatus.failed
-        await self._db(
-            lambda s: execution.finish(
-                s,
-                run.task_id,
-                status,
-                result=outcome.result,
-                error_code=outcome.error_code if failed else None,
-                error_message=outcome.error_message if failed else None,
-                lease_token=run.lease_token,
-            )
-        )
-        log.info("task %s of agent %s: %s", run.task_id, run.agent_id, outcome.status)
-
     async def _hand_back(self, run: TaskRun) -> None:
         await self._db(lambda s: execution.hand_back_claimed(s, run.task_id, run.lease_token))
         log.info("task %s of agent %s handed back", run.task_id, run.agent_id)
 
     async def _screenshot(self, run: TaskRun, connection: AgentConnection) -> None:
         """A PNG of the extension's tab, linked from the task's last error entry."""
-        index = await self._db(lambda s: execution.last_error_index(s, run.task_id))
-        if index is None:
-            return
-        try:
-            async with asyncio.timeout(SCREENSHOT_TIMEOUT_S):
-                data = await HubExecutor(connection).run(Screenshot(format="png"))
-            png = _png_from_data_uri(str(data.get("dataUri", "")))
-        except (CommandError, TimeoutError, ValueError) as error:
-            log.info("no failure screenshot for %s: %s", run.task_id, error)
-            return
-        path = artifacts.screenshot_path(self.context.settings.artifacts_dir, run.task_id, index)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(path.write_bytes, png)
-        url = f"/api/tasks/{run.task_id}/steps/{index}/screenshot"
-        await self._db(lambda s: execution.set_log_data(s, run.task_id, index, {"screenshot": url}))
+
+        async def take() -> bytes | None:
+            try:
+                async with asyncio.timeout(SCREENSHOT_TIMEOUT_S):
+                    data = await HubExecutor(connection).run(Screenshot(format="png"))
+                return _png_from_data_uri(str(data.get("dataUri", "")))
+            except (CommandError, TimeoutError, ValueError) as error:
+                log.info("no failure screenshot for %s: %s", run.task_id, error)
+                return None
+
+        await task_run.attach_screenshot(self.context, run, take)
 
 
 def _png_from_data_uri(uri: str) -> bytes:

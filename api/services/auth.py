@@ -92,25 +92,13 @@ _PAT_OWNER_ROW: Any = (
 )
 
 
-_PAT_OWNER_AND_AGENT: Any = (
-    sa_select(
-        col(User.id),
-        col(User.email),
-        col(User.plan),
-        col(PersonalAccessToken.id).label("pat_id"),
-        col(PersonalAccessToken.last_used_at),
-        col(Agent.id).label("agent_id"),
-        col(Agent.user_id).label("agent_user_id"),
-        col(Agent.executor).label("agent_executor"),
-        col(Agent.deleted_at).label("agent_deleted_at"),
-    )
-    .join(PersonalAccessToken, col(PersonalAccessToken.user_id) == col(User.id))
-    .outerjoin(Agent, col(Agent.id) == bindparam("agent_id"))
-    .where(
-        col(PersonalAccessToken.token_hash) == bindparam("token_hash"),
-        col(PersonalAccessToken.revoked_at).is_(None),
-    )
-)
+# The same, with the agent the request names (NULL columns when there is no such agent).
+_PAT_OWNER_AND_AGENT: Any = _PAT_OWNER_ROW.add_columns(
+    col(Agent.id).label("agent_id"),
+    col(Agent.user_id).label("agent_user_id"),
+    col(Agent.executor).label("agent_executor"),
+    col(Agent.deleted_at).label("agent_deleted_at"),
+).outerjoin(Agent, col(Agent.id) == bindparam("agent_id"))
 
 
 _PAT_OWNER_AND_AGENT_DIRECT = DirectStatement(_PAT_OWNER_AND_AGENT)
