@@ -127,6 +127,7 @@ class _WriteBatcher:
         self.pending: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
         self.running = False
         self.largest_batch = 0
+        self._drainer: asyncio.Task[None] | None = None  # kept referenced while it runs
 
     async def submit(self, work: Callable[[Connection], T]) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
