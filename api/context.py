@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from api.config import Settings
 from api.db.engine import make_engine
 from api.db.migrate import upgrade
 from api.db.session import Database
 from api.security import SessionSigner, TokenBox
+
+if TYPE_CHECKING:
+    from api.task_sink import CancelWatch
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class AppContext:
     runners_online: bool | None = None
     # Called (after commit) with an agent id whenever its token is rotated or it is deleted.
     agent_revocations: list[Callable[[str], None]] = field(default_factory=list)
+    # Notices the cancellation of the tasks this process runs (made on first use).
+    cancel_watch: CancelWatch | None = None
 
     @classmethod
     def create(cls, settings: Settings, *, migrate: bool = True) -> AppContext:

@@ -3,23 +3,23 @@
 Log entries, step changes and outreach attempts go to the database in order through one
 background writer, so a command never waits for a write: ``GET /api/tasks/:id`` shows
 them within milliseconds. The point of no return is the exception: it returns only once
-it (and everything before it) is committed. Cancellation is noticed by a poller that
-reads the task's status every ``STOP_POLL_S``, so ``should_stop`` costs nothing per
-command.
+it (and everything before it) is committed. Cancellation is noticed by one poller per
+process (:class:`CancelWatch`) that reads the status of every running task in one query
+every ``STOP_POLL_S``, so ``should_stop`` costs nothing per command, and ten running
+tasks cost what one does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from sqlmodel import Session
 
 from api.context import AppContext
-from api.db.models import TaskStatus
 from api.services import execution
 from api.services.execution import TaskRun
 from flows.executor import Cancelled
@@ -32,6 +32,50 @@ STOP_POLL_S = 0.25
 Write = Callable[[Session], Any]
 
 
+class CancelWatch:
+    """Marks the sinks of cancelled tasks: while any sink is open, one loop reads which
+    of their tasks are cancelled every ``STOP_POLL_S``, in one query."""
+
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+        self._sinks: dict[str, DbSink] = {}
+        self._loop: asyncio.Task[None] | None = None
+
+    @classmethod
+    def of(cls, context: AppContext) -> CancelWatch:
+        """The context's watch (one per process), made on first use."""
+        if context.cancel_watch is None:
+            context.cancel_watch = cls(context)
+        return context.cancel_watch
+
+    def add(self, sink: DbSink) -> None:
+        self._sinks[sink.run.task_id] = sink
+        if self._loop is None or self._loop.done() or self._loop.get_loop().is_closed():
+            self._loop = asyncio.create_task(self._watch(), name="cancel-watch")
+
+    def discard(self, sink: DbSink) -> None:
+        if self._sinks.get(sink.run.task_id) is sink:
+            del self._sinks[sink.run.task_id]
+
+    async def _watch(self) -> None:
+        while self._sinks:
+            await asyncio.sleep(STOP_POLL_S)
+            task_ids = list(self._sinks)
+            if not task_ids:
+                return
+            try:
+                cancelled = await self.context.db.run(
+                    partial(execution.cancelled_among, task_ids=task_ids), write=False
+                )
+            except Exception as error:
+                log.warning("could not read the status of running tasks: %s", error)
+                continue
+            for task_id in cancelled:
+                sink = self._sinks.get(task_id)
+                if sink is not None and sink.stop_reason is None:
+                    sink.stop_reason = "cancelled"
+
+
 class DbSink:
     def __init__(self, context: AppContext, run: TaskRun) -> None:
         self.context = context
@@ -41,18 +85,15 @@ class DbSink:
             asyncio.Queue()
         )
         self._writer: asyncio.Task[None] | None = None
-        self._poller: asyncio.Task[None] | None = None
+        self._watch = CancelWatch.of(context)
 
     async def __aenter__(self) -> DbSink:
         self._writer = asyncio.create_task(self._write_loop(), name=f"sink-{self.run.task_id}")
-        self._poller = asyncio.create_task(self._poll_loop(), name=f"stop-{self.run.task_id}")
+        self._watch.add(self)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+        self._watch.discard(self)
         await self.flush()
         self._queue.put_nowait((None, None))
         if self._writer is not None:
@@ -100,22 +141,6 @@ class DbSink:
         with self.context.db.unit() as session:
             for write in batch:
                 write(session)
-
-    async def _poll_loop(self) -> None:
-        def status(session: Session) -> str | None:
-            return execution.status_of(session, self.run.task_id)
-
-        def read() -> str | None:
-            with self.context.db.unit(write=False) as session:
-                return status(session)
-
-        while self.stop_reason is None:
-            await asyncio.sleep(STOP_POLL_S)
-            try:
-                if await asyncio.to_thread(read) == TaskStatus.cancelled:
-                    self.stop_reason = "cancelled"
-            except Exception as error:
-                log.warning("could not read the status of %s: %s", self.run.task_id, error)
 
     # -- TaskSink --------------------------------------------------------------------
 

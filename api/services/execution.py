@@ -484,6 +484,9 @@ def add_outreach(
     )
 
 
-def status_of(session: Session, task_id: str) -> str | None:
-    task = session.get(Task, task_id)
-    return task.status if task is not None else None
+def cancelled_among(session: Session, task_ids: list[str]) -> list[str]:
+    """Those of ``task_ids`` whose status is ``cancelled``."""
+    query = select(Task.id).where(
+        col(Task.id).in_(task_ids), Task.status == TaskStatus.cancelled.value
+    )
+    return list(session.exec(query))
