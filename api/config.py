@@ -76,7 +76,10 @@ class Settings(BaseSettings):
         300.0, gt=0, description="Close an agent's browser after this long unused."
     )
     runner_poll_delay_s: float = Field(
-        0.005, gt=0, description="How often a runner polls Redis for new jobs."
+        0.5,
+        gt=0,
+        description="How often a runner looks at the queue when nothing told it to: new "
+        "jobs are announced to the runners, which start them at once.",
     )
     runner_headless: bool = Field(True, description="Run browsers headless.")
     runner_trace: bool = Field(

@@ -4,6 +4,11 @@ because runners own every browser.
 
 Jobs carry IDs only and use JSON, never pickle. The database stays the source of truth:
 a wake-up lost here is re-sent by the runners' reconciler.
+
+Every new job is announced on :data:`NUDGE_CHANNEL`, so runners look at the queue as
+soon as there is something to take and otherwise poll it rarely
+(``BREDGIO_RUNNER_POLL_DELAY_S``): polling every few milliseconds costs each runner a
+Redis round trip per queued job per poll, which a busy fleet feels.
 """
 
 from __future__ import annotations
@@ -36,6 +41,14 @@ log = logging.getLogger(__name__)
 QUEUE_NAME = "bredgio:runner"
 DRAIN_JOB = "drain_agent"
 PROFILE_JOB = "profile_op"
+
+
+NUDGE_CHANNEL = "bredgio:runner-nudge"
+
+
+async def nudge_runners(redis: ArqRedis) -> None:
+    """Tell the runners that the queue has a new job."""
+    await redis.publish(NUDGE_CHANNEL, b"")
 
 
 def drain_job_id(agent_id: str) -> str:
@@ -91,7 +104,10 @@ async def wake_agent(redis: ArqRedis, agent_id: str) -> bool:
     job = await redis.enqueue_job(
         DRAIN_JOB, agent_id, _job_id=drain_job_id(agent_id), _queue_name=QUEUE_NAME
     )
-    return job is not None
+    if job is None:
+        return False
+    await nudge_runners(redis)
+    return True
 
 
 async def force_wake_agent(redis: ArqRedis, agent_id: str) -> None:
@@ -114,13 +130,15 @@ async def wake_agent_at(redis: ArqRedis, agent_id: str, when: datetime) -> None:
     """Drain the agent at ``when`` (pacing, a scheduled time). Deferred wake-ups have an
     id of their own (a drain asks for one while it still runs, which would shadow an
     immediate wake-up's id); claims are safe against two drains of one agent."""
-    await redis.enqueue_job(
+    job = await redis.enqueue_job(
         DRAIN_JOB,
         agent_id,
         _job_id=f"drain-at:{agent_id}",
         _queue_name=QUEUE_NAME,
         _defer_until=when,
     )
+    if job is not None:  # runners then wait for it until its time rather than a poll
+        await nudge_runners(redis)
 
 
 class TaskQueue:
@@ -148,6 +166,7 @@ class TaskQueue:
                 PROFILE_JOB, agent_id, op, payload, _queue_name=QUEUE_NAME
             )
             assert job is not None
+            await nudge_runners(self.redis)
             result = await job.result(timeout=timeout, poll_delay=0.05)
         except TimeoutError:
             raise ServiceUnavailable(

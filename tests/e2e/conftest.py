@@ -56,6 +56,9 @@ def bredgio(
         BREDGIO_RUNNER_HEARTBEAT_S="0.5",
         BREDGIO_TASK_STALE_S="3",
         BREDGIO_RECONCILE_INTERVAL_S="0.5",
+        # Runners must start work because they were told (a nudge, a deferred job
+        # falling due), never because an idle poll came round.
+        BREDGIO_RUNNER_POLL_DELAY_S="30",
     )
     port = free_port()
     log_path = data_dir.parent / "up.log"

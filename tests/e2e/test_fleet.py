@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -187,12 +188,25 @@ def test_post_delay_spaces_posts_of_one_agent(
         assert waiting["notBefore"] is not None
     done_second = wait_for_task(client, second)
     assert done_second["status"] == "completed"
-    from datetime import datetime
-
     gap = datetime.fromisoformat(done_second["startedAt"]) - datetime.fromisoformat(
         done_first["completedAt"]
     )
-    assert gap.total_seconds() >= 3.0
+    assert 3.0 <= gap.total_seconds() < 4.0
+
+
+def test_scheduled_task_starts_at_its_time(
+    bredgio: Bredgio, twitter_site: SiteServer, reset_sites: None
+) -> None:
+    """The runners poll the queue every 30 s here: the deferred wake-up must start the
+    task on time by itself."""
+    client = bredgio.client
+    agent_id = logged_in_agent(client, twitter_site)
+    when = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+    task_id = post(client, agent_id, "scheduled", scheduledFor=when.isoformat())
+    done = wait_for_task(client, task_id)
+    assert done["status"] == "completed", done
+    late = datetime.fromisoformat(done["startedAt"]) - when
+    assert timedelta(0) <= late < timedelta(seconds=1)
 
 
 def test_runner_killed_before_publishing_retries_once(
