@@ -11,9 +11,11 @@ dispatch to the last completedAt gives the throughput.
 Ceiling: the same agents' posts by two Python processes, each holding one persistent
 Chromium context per agent (same launch flags, same profile layout) for half the agents,
 warmed the same way, then every agent posting its M posts in order, all agents at once,
-with a hand-written Playwright script (bench/flow_overhead.py) and nothing else.
+with a hand-written Playwright script (bench/flow_overhead.py) and nothing else. The site
+forgets its posts between the two runs (its home timeline lists them all).
 
     .venv/bin/python bench/fleet.py [--agents 20] [--tasks 5] [--max-browsers N] [--no-trace]
+        [--ceiling-first]
 
 Prints both throughputs and their ratio (target >= 0.9); the peak memory per warm agent:
 PSS from /proc/<pid>/smaps_rollup summed over every Chromium process whose
@@ -21,7 +23,10 @@ PSS from /proc/<pid>/smaps_rollup summed over every Chromium process whose
 largest of the samples taken right before and right after the timed run, with every
 browser open (``--sample-interval`` adds samples during it; they cost CPU the run then
 lacks); target <= 200 MB; and the Chromium processes left once everything stopped
-(target 0). Exits non-zero only when something crashes, not when a target is missed.
+(target 0). Each run also prints its CPU per post, split by role (Chromium, the Playwright
+drivers, the runners or workers, the API, Redis, this process), read from /proc before
+and after the timed run. Exits non-zero only when something crashes, not when a target
+is missed.
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from profiles.processes import pid_alive  # noqa: E402
-from runner.processes import parent_pid, pss_bytes  # noqa: E402
+from runner.processes import descendants, parent_pid, pss_bytes  # noqa: E402
 
 BIN = Path(sys.executable).parent
 RUNNERS = 2
@@ -175,6 +180,60 @@ class PeakSampler:
             self._thread.join()
 
 
+# -- CPU ---------------------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time ``pid`` has used so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    # utime and stime are fields 14 and 15 of stat; 12 and 13 after the command name.
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def process_kind(pid: int) -> str | None:
+    """ "Chromium" or "Playwright driver" from the command line; None for anything else."""
+    try:
+        program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
+    except OSError:
+        return None
+    name = Path(program.decode(errors="replace").split(" ", 1)[0]).name
+    if "chrom" in name:
+        return "Chromium"
+    if name == "node":
+        return "Playwright driver"
+    return None
+
+
+def cpu_by_role(roles: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds used so far by each role's processes and their descendants; Chromium
+    and the Playwright drivers below them are counted under their own names. This process
+    counts alone: its children have roles of their own."""
+    used: dict[str, float] = {}
+    for role, roots in roles.items():
+        for root in roots:
+            for pid in (root, *(descendants(root) if root != os.getpid() else ())):
+                kind = role if pid == root else process_kind(pid) or role
+                used[kind] = used.get(kind, 0.0) + cpu_seconds(pid)
+    return used
+
+
+def cpu_note(before: dict[str, float], after: dict[str, float], posts: int) -> str:
+    """CPU per completed post, in all and by role, over the timed run."""
+    spent = {role: after[role] - before.get(role, 0.0) for role in after}
+    total = sum(spent.values())
+    per_post = 1000 / posts if posts else 0.0
+    parts = ", ".join(
+        f"{role} {seconds * per_post:.0f}"
+        for role, seconds in sorted(spent.items(), key=lambda item: -item[1])
+    )
+    return f"CPU per post {total * per_post:.0f} ms ({parts})"
+
+
 @dataclass
 class Outcome:
     label: str
@@ -218,7 +277,7 @@ class BredgioFleet:
     def __init__(self, workdir: Path, origin: str, max_browsers: int, trace: bool) -> None:
         self.data = workdir / "data"
         self.logs = workdir / "logs"
-        self.logs.mkdir(parents=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         redis_port = free_port()
@@ -313,6 +372,15 @@ class BredgioFleet:
         if self.redis is not None:
             stop_process(self.redis, signal.SIGTERM)
 
+    def roles(self) -> dict[str, list[int]]:
+        """The processes whose CPU is counted, by role (this process serves the site)."""
+        return {
+            "runners": [process.pid for process in self.runners],
+            "api": [self.api.pid] if self.api else [],
+            "redis": [self.redis.pid] if self.redis else [],
+            "site and bench": [os.getpid()],
+        }
+
     def browsers(self) -> dict[str, tuple[int, int]]:
         """Each open browser's agent → (browser pid, index of the runner that owns it),
         read from /proc: the runner is the browser's ancestor."""
@@ -352,25 +420,31 @@ async def get_json(client: httpx.AsyncClient, path: str, **params: str) -> Any:
 async def wait_for_tasks(
     client: httpx.AsyncClient, agents: list[str], task_ids: set[str], timeout_s: float
 ) -> tuple[dict[str, dict[str, Any]], bool]:
-    """Poll each agent's task list until every task in ``task_ids`` is terminal or
-    ``timeout_s`` passed. Returns the tasks and whether all of them finished."""
+    """Wait until the user has no pending or running task (two one-row lists every half
+    second: polling every agent's task list would take CPU from what is measured), or
+    ``timeout_s`` passed; then read each agent's tasks once. Returns the tasks in
+    ``task_ids`` and whether all of them finished."""
     deadline = time.monotonic() + timeout_s
-    while True:
-        lists = await asyncio.gather(
-            *(get_json(client, "/api/tasks", agentId=a, limit="200") for a in agents)
+    while time.monotonic() < deadline:
+        unfinished = await asyncio.gather(
+            *(get_json(client, "/api/tasks", status=s, limit="1") for s in ("pending", "running"))
         )
-        tasks = {
-            task["taskId"]: task
-            for body in lists
-            for task in body["tasks"]
-            if task["taskId"] in task_ids
-        }
-        finished = len(tasks) == len(task_ids) and all(
-            task["status"] in TERMINAL for task in tasks.values()
-        )
-        if finished or time.monotonic() > deadline:
-            return tasks, finished
+        if not any(body["tasks"] for body in unfinished):
+            break
         await asyncio.sleep(0.5)
+    lists = await asyncio.gather(
+        *(get_json(client, "/api/tasks", agentId=a, limit="200") for a in agents)
+    )
+    tasks = {
+        task["taskId"]: task
+        for body in lists
+        for task in body["tasks"]
+        if task["taskId"] in task_ids
+    }
+    finished = len(tasks) == len(task_ids) and all(
+        task["status"] in TERMINAL for task in tasks.values()
+    )
+    return tasks, finished
 
 
 async def dispatch(client: httpx.AsyncClient, agent_id: str, content: str) -> str:
@@ -441,6 +515,7 @@ async def drive_bredgio(
         sampler = PeakSampler(fleet.profiles_root, sample_interval_s)
         sampler.sample()
         posts_before = site_posts()
+        cpu_before = cpu_by_role(fleet.roles())
         with sampler:
             t0 = time.time()
             # Round-robin: every agent gets its first post before any gets its second.
@@ -450,6 +525,7 @@ async def drive_bredgio(
             )
             dispatched_s = time.time() - t0
             finished, all_done = await wait_for_tasks(client, agent_ids, set(ids), run_timeout_s)
+        cpu_after = cpu_by_role(fleet.roles())
         sampler.sample()  # every browser is still open
         completed = [t for t in finished.values() if t["status"] == "completed"]
         if all_done:
@@ -471,6 +547,7 @@ async def drive_bredgio(
             agent for agent in replaced if agent in after and after[agent][1] != before[agent][1]
         ]
         notes = [
+            cpu_note(cpu_before, cpu_after, len(completed)),
             f"dispatching the {len(ids)} tasks took {dispatched_s:.2f} s",
             "task run time (startedAt → completedAt): "
             + (
@@ -613,6 +690,7 @@ def run_ceiling(
 ) -> Outcome:
     root = (workdir / "ceiling-profiles").resolve()
     root.mkdir(parents=True)
+    (workdir / "logs").mkdir(exist_ok=True)
     names = [f"agent-{n:03d}" for n in range(agents)]
     chromium = os.environ.get("BREDGIO_CHROMIUM_PATH", "/usr/bin/chromium")
     workers = [
@@ -638,11 +716,17 @@ def run_ceiling(
         say(f"ceiling: {agents} persistent contexts opened and warmed in {opened_s:.1f} s")
         sampler = PeakSampler(root, sample_interval_s)
         sampler.sample()
+        roles = {
+            "workers": [worker.process.pid for worker in workers],
+            "site and bench": [os.getpid()],
+        }
+        cpu_before = cpu_by_role(roles)
         with sampler:
             t0 = time.time()
             for worker in workers:
                 worker.send("go")
             done = [worker.expect("done", run_timeout_s) for worker in workers]
+        cpu_after = cpu_by_role(roles)
         sampler.sample()
         for worker in workers:
             worker.send("stop")
@@ -653,7 +737,9 @@ def run_ceiling(
         for worker in workers:
             stop_process(worker.process, signal.SIGTERM)
     failures = [f for event in done for f in event["failures"]]
+    posted = sum(event["posts"] for event in done)
     notes = [
+        cpu_note(cpu_before, cpu_after, posted),
         f"workers started within {max(e['started'] for e in done) - t0:.2f} s of 'go'",
         f"PSS sampled {sampler.samples} times, {sampler.sampling_s * 1000:.0f} ms in all",
     ]
@@ -662,7 +748,7 @@ def run_ceiling(
     return Outcome(
         "raw Playwright (2 processes)",
         agents * tasks,
-        sum(event["posts"] for event in done),
+        posted,
         max(event["ended"] for event in done) - t0,
         sampler.peak,
         left=len(chromium_on(root)),
@@ -750,6 +836,11 @@ def main() -> int:
         default=RUN_TIMEOUT_S,
         help="give up waiting for a timed run after this many seconds",
     )
+    parser.add_argument(
+        "--ceiling-first",
+        action="store_true",
+        help="run the raw-Playwright ceiling before Bredgio (to see whether the order matters)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work dir and logs")
     parser.add_argument("--ceiling-worker", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -774,38 +865,51 @@ def main() -> int:
             {"name": c["name"], "value": c["value"], "domain": "127.0.0.1", "path": "/"}
             for c in site.login_cookies()
         ]
-        fleet = BredgioFleet(workdir, site.origin, max_browsers, trace)
-        try:
-            fleet.start(RUNNERS)
-            say(f"bredgio: api and {RUNNERS} runners up")
-            bredgio = asyncio.run(
-                drive_bredgio(
-                    fleet,
-                    lambda: len(site.posts),
-                    api_cookies,
-                    options.agents,
-                    options.tasks,
-                    options.sample_interval,
-                    options.run_timeout,
-                )
-            )
-        finally:
-            say("bredgio: stopping")
-            fleet.stop()
-        bredgio.left = len(chromium_on(fleet.profiles_root))
-        say(f"bredgio: stopped; {bredgio.left} Chromium processes left on its profiles")
 
-        ceiling = run_ceiling(
-            workdir,
-            site.origin,
-            site.login_cookies(),
-            options.agents,
-            options.tasks,
-            max_browsers,
-            options.sample_interval,
-            options.run_timeout,
-        )
-        say(f"ceiling: done; {ceiling.left} Chromium processes left on its profiles")
+        def run_bredgio() -> Outcome:
+            fleet = BredgioFleet(workdir, site.origin, max_browsers, trace)
+            try:
+                fleet.start(RUNNERS)
+                say(f"bredgio: api and {RUNNERS} runners up")
+                outcome = asyncio.run(
+                    drive_bredgio(
+                        fleet,
+                        lambda: len(site.posts),
+                        api_cookies,
+                        options.agents,
+                        options.tasks,
+                        options.sample_interval,
+                        options.run_timeout,
+                    )
+                )
+            finally:
+                say("bredgio: stopping")
+                fleet.stop()
+            outcome.left = len(chromium_on(fleet.profiles_root))
+            say(f"bredgio: stopped; {outcome.left} Chromium processes left on its profiles")
+            return outcome
+
+        def run_raw() -> Outcome:
+            outcome = run_ceiling(
+                workdir,
+                site.origin,
+                site.login_cookies(),
+                options.agents,
+                options.tasks,
+                max_browsers,
+                options.sample_interval,
+                options.run_timeout,
+            )
+            say(f"ceiling: done; {outcome.left} Chromium processes left on its profiles")
+            return outcome
+
+        first, second = (run_raw, run_bredgio) if options.ceiling_first else (run_bredgio, run_raw)
+        outcomes = [first()]
+        # The home timeline lists every post the site holds: both runs start from an
+        # empty site, so that each page weighs the same in both.
+        site.reset()
+        outcomes.append(second())
+        bredgio, ceiling = outcomes if not options.ceiling_first else outcomes[::-1]
 
     print()
     print(f"results ({time.monotonic() - began:.0f} s in all; {load()} at the end)")
