@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from api.context import AppContext
@@ -76,12 +78,21 @@ class CancelWatch:
                     sink.stop_reason = "cancelled"
 
 
+@dataclass(frozen=True)
+class _Step:
+    step: str | None
+
+
+# What a sink writes, in order: a log entry's row, a step change, or any other write.
+Item = dict[str, Any] | _Step | Write
+
+
 class DbSink:
     def __init__(self, context: AppContext, run: TaskRun) -> None:
         self.context = context
         self.run = run
         self.stop_reason: str | None = None
-        self._queue: asyncio.Queue[tuple[Write | None, asyncio.Future[None] | None]] = (
+        self._queue: asyncio.Queue[tuple[Item | None, asyncio.Future[None] | None]] = (
             asyncio.Queue()
         )
         self._writer: asyncio.Task[None] | None = None
@@ -99,8 +110,8 @@ class DbSink:
         if self._writer is not None:
             await self._writer
 
-    def _submit(self, write: Write) -> None:
-        self._queue.put_nowait((write, None))
+    def _submit(self, item: Item) -> None:
+        self._queue.put_nowait((item, None))
 
     async def flush(self) -> None:
         """Return once everything submitted so far is committed."""
@@ -112,23 +123,23 @@ class DbSink:
 
     async def _write_loop(self) -> None:
         while True:
-            write, done = await self._queue.get()
-            batch: list[Write] = []
+            item, done = await self._queue.get()
+            batch: list[Item] = []
             waiters: list[asyncio.Future[None]] = []
             stop = False
             while True:
-                if write is not None:
-                    batch.append(write)
+                if item is not None:
+                    batch.append(item)
                 elif done is not None:
                     waiters.append(done)
                 else:
                     stop = True
                 if self._queue.empty() or stop:
                     break
-                write, done = self._queue.get_nowait()
+                item, done = self._queue.get_nowait()
             if batch:
                 try:
-                    await asyncio.to_thread(self._commit, batch)
+                    await self._commit(batch)
                 except Exception:
                     log.exception("could not write the log of task %s", self.run.task_id)
             for waiter in waiters:
@@ -137,31 +148,57 @@ class DbSink:
             if stop:
                 return
 
-    def _commit(self, batch: list[Write]) -> None:
-        with self.context.db.unit() as session:
-            for write in batch:
+    async def _commit(self, batch: list[Item]) -> None:
+        """Write ``batch`` in one transaction: log rows in one INSERT, only the last step
+        change. Log entries and step changes (nearly every batch) are Core statements
+        that share a group commit with the other tasks' sinks on SQLite; a batch with
+        another write goes through an ORM session."""
+        task_id = self.run.task_id
+        rows: list[dict[str, Any]] = []
+        step: _Step | None = None
+        writes: list[Write] = []
+        for item in batch:
+            if isinstance(item, dict):
+                rows.append(item)
+            elif isinstance(item, _Step):
+                step = item
+            else:
+                writes.append(item)
+
+        def core(connection: Connection) -> None:
+            if rows:
+                execution.append_logs(connection, rows)
+            if step is not None:
+                execution.set_current_step(connection, task_id, step.step)
+
+        if not writes:
+            await self.context.db.run_core_batched(core)
+            return
+
+        def in_session(session: Session) -> None:
+            core(session.connection())
+            for write in writes:
                 write(session)
+
+        await self.context.db.run(in_session, write=True)
 
     # -- TaskSink --------------------------------------------------------------------
 
     async def log(self, entry: LogEntry) -> None:
-        task_id = self.run.task_id
         self._submit(
-            lambda s: execution.append_log(
-                s,
-                task_id,
-                ts=entry.ts,
-                step=entry.step,
-                status=entry.status,
-                message=entry.message,
-                data=entry.data,
-                error_code=entry.error_code,
-            )
+            {
+                "task_id": self.run.task_id,
+                "ts": entry.ts,
+                "step": entry.step,
+                "status": entry.status,
+                "message": entry.message,
+                "data": entry.data,
+                "error_code": entry.error_code,
+            }
         )
 
     async def current_step(self, step: str | None) -> None:
-        task_id = self.run.task_id
-        self._submit(lambda s: execution.set_current_step(s, task_id, step))
+        self._submit(_Step(step))
 
     async def point_of_no_return(self) -> None:
         """Durable before the publishing click; refuses (raises ``Cancelled``) if the

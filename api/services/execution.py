@@ -11,9 +11,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, update
+from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from api.db.direct import DirectStatement
 from api.db.models import (
     Agent,
     AgentStatus,
@@ -440,12 +442,28 @@ def set_log_data(session: Session, task_id: str, index: int, data: dict[str, Any
         session.add(entry)
 
 
-def set_current_step(session: Session, task_id: str, step: str | None) -> None:
-    session.execute(
-        update(Task)
-        .where(col(Task.id) == task_id, col(Task.status) == TaskStatus.running.value)
-        .values(current_step=step, updated_at=utcnow())
+_LOG_TABLE = TaskLogEntry.__table__  # type: ignore[attr-defined]
+_TASK_TABLE = Task.__table__  # type: ignore[attr-defined]
+LOG_COLUMNS = ("task_id", "ts", "step", "status", "message", "data", "error_code")
+_INSERT_LOG = DirectStatement(sa_insert(_LOG_TABLE), column_keys=LOG_COLUMNS)
+_SET_STEP = DirectStatement(
+    update(_TASK_TABLE)
+    .where(
+        _TASK_TABLE.c.id == bindparam("task_id"),
+        _TASK_TABLE.c.status == TaskStatus.running.value,
     )
+    .values(current_step=bindparam("step"), updated_at=bindparam("now"))
+)
+
+
+def append_logs(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert log entries (dicts with the :data:`LOG_COLUMNS`), in order."""
+    for row in rows:
+        _INSERT_LOG.execute(connection, row)
+
+
+def set_current_step(connection: Connection, task_id: str, step: str | None) -> None:
+    _SET_STEP.execute(connection, {"task_id": task_id, "step": step, "now": utcnow()})
 
 
 def mark_point_of_no_return(session: Session, task_id: str, lease_token: int | None = None) -> bool:

@@ -10,6 +10,7 @@ from api.context import AppContext
 from api.services import execution
 from api.services.execution import TaskRun
 from api.task_sink import STOP_POLL_S, DbSink
+from flows.sink import LogEntry
 from tests.helpers import Account, eventually
 
 
@@ -56,5 +57,30 @@ def test_one_watch_notices_each_cancelled_task(
         again = DbSink(context, runs[0])
         async with again:
             assert [t for t in asyncio.all_tasks() if t.get_name() == "cancel-watch"]
+
+    asyncio.run(scenario())
+
+
+def test_log_entries_and_the_step_are_written_in_order(
+    client: TestClient, context: AppContext, alice: Account
+) -> None:
+    run = running_task(client, context, alice, 0)
+
+    async def scenario() -> None:
+        async with DbSink(context, run) as sink:
+            await sink.current_step("navigate")
+            for n in range(5):
+                await sink.log(LogEntry("navigate", "info", f"entry {n}", {"n": n, "ü": "✓"}, None))
+            await sink.current_step("submit")
+            await sink.log(LogEntry("submit", "error", "boom", None, "x_unknown"))
+            await sink.flush()
+            task = client.get(f"/api/tasks/{run.task_id}", headers=alice.headers).json()["task"]
+            assert task["currentStep"] == "submit"
+            assert [(e["step"], e["status"], e["message"]) for e in task["log"]] == [
+                *[("navigate", "info", f"entry {n}") for n in range(5)],
+                ("submit", "error", "boom"),
+            ]
+            assert task["log"][3]["data"] == {"n": 3, "ü": "✓"}
+            assert task["log"][5]["errorCode"] == "x_unknown"
 
     asyncio.run(scenario())
