@@ -5,9 +5,29 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _snapshots_policy(value: object) -> object:
+    """Booleans (and their spellings) as the policies they meant before there were three."""
+    if isinstance(value, bool):
+        return "always" if value else "never"
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in ("true", "1", "yes", "on"):
+            return "always"
+        if word in ("false", "0", "no", "off"):
+            return "never"
+        return word
+    return value
+
+
+TraceSnapshots = Annotated[
+    Literal["always", "after_failure", "never"], BeforeValidator(_snapshots_policy)
+]
 
 
 class SiteOrigins(BaseModel):
@@ -85,10 +105,13 @@ class Settings(BaseSettings):
     runner_trace: bool = Field(
         True, description="Record a Playwright trace of every task (GET /api/tasks/:id/trace)."
     )
-    runner_trace_snapshots: bool = Field(
-        True,
-        description="Record DOM snapshots before and after each step in the trace (the "
-        "page as it was, in the trace viewer).",
+    runner_trace_snapshots: TraceSnapshots = Field(
+        "after_failure",
+        description="When traces hold DOM snapshots before and after each step (the page "
+        "as it was, in the trace viewer): 'always', 'never', or 'after_failure': once a "
+        "task of an agent fails, that agent's tasks record them until one completes, and "
+        "so do re-runs after a runner died. They roughly double a task's CPU. 'true' and "
+        "'false' mean 'always' and 'never'.",
     )
     runner_trace_screenshots: bool = Field(
         False,

@@ -54,7 +54,11 @@ class TaskRunner:
         self.fetch_media = MediaFetcher(context)
         site = context.settings.site_origins
         self.origins = Origins(facebook=site.facebook, twitter=site.twitter)
-        self._tracing: weakref.WeakSet[Any] = weakref.WeakSet()
+        # Each tracing context → whether its trace takes DOM snapshots.
+        self._tracing: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+        # Agents whose last task here failed: their traces take snapshots until one
+        # completes (BREDGIO_RUNNER_TRACE_SNAPSHOTS=after_failure).
+        self._failing: set[str] = set()
 
     async def _db(self, work: Callable[[Session], T], *, write: bool = True) -> T:
         return await self.context.db.run(work, write=write)
@@ -118,12 +122,15 @@ class TaskRunner:
             settings = BrowserSettings.model_validate(run.browser)
             async with self.pool.session(run.agent_id, settings) as browser:
                 page = await browser.page()
-                tracing = await self._start_trace(browser.context)
+                tracing = await self._start_trace(browser.context, self._snapshots(run))
                 try:
                     outcome = await self._run_flow(run, page, sink)
                     if outcome.status == "failed":
+                        self._failing.add(run.agent_id)
                         await sink.flush()
                         await self._screenshot(run, page)
+                    elif outcome.status == "completed":
+                        self._failing.discard(run.agent_id)
                 finally:
                     if tracing:
                         await self._stop_trace(run, browser.context)
@@ -152,25 +159,39 @@ class TaskRunner:
             timeout_code="task_timeout",
         )
 
-    async def _start_trace(self, context: Any) -> bool:
-        """Make sure a trace chunk is recording for this task. A warm browser already
-        has one: each task opens the next task's chunk when it ends, which keeps the
-        10-40 ms that starting a trace or a chunk costs off the dispatch path."""
+    def _snapshots(self, run: TaskRun) -> bool:
+        """Whether this task's trace takes DOM snapshots of every step."""
+        policy = self.context.settings.runner_trace_snapshots
+        if policy != "after_failure":
+            return policy == "always"
+        return (
+            run.agent_id in self._failing or run.attempt > 1 or run.passed_point_of_no_return
+        )
+
+    async def _start_trace(self, context: Any, snapshots: bool) -> bool:
+        """Make sure a trace chunk is recording for this task, with or without DOM
+        snapshots. A warm browser already has one: each task opens the next task's chunk
+        when it ends, which keeps the 10-40 ms that starting a trace or a chunk costs off
+        the dispatch path, unless the snapshots setting changes (after a failure)."""
         if not self.context.settings.runner_trace:
             return False
-        if context in self._tracing:
+        recording = self._tracing.get(context)
+        if recording == snapshots:
             return True
         try:
+            if recording is not None:
+                del self._tracing[context]
+                await context.tracing.stop()  # drops the chunk opened for this task
             await context.tracing.start(
                 screenshots=self.context.settings.runner_trace_screenshots,
-                snapshots=self.context.settings.runner_trace_snapshots,
+                snapshots=snapshots,
                 sources=False,
             )
             await context.tracing.start_chunk()
         except PlaywrightError as error:
             log.warning("could not start a trace: %s", error)
             return False
-        self._tracing.add(context)
+        self._tracing[context] = snapshots
         return True
 
     async def _stop_trace(self, run: TaskRun, context: Any) -> None:
@@ -181,7 +202,7 @@ class TaskRunner:
             await context.tracing.start_chunk()
         except PlaywrightError as error:
             log.warning("could not save the trace of %s: %s", run.task_id, error)
-            self._tracing.discard(context)
+            self._tracing.pop(context, None)
 
     async def _screenshot(self, run: TaskRun, page: Any) -> None:
         """A PNG of the page, linked from the task's last error entry."""

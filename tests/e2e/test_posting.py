@@ -3,7 +3,10 @@ posts on the look-alike site → the task is completed with the post's URL."""
 
 from __future__ import annotations
 
+import io
+import json
 import time
+import zipfile
 from typing import Any
 
 import httpx
@@ -85,6 +88,51 @@ def test_x_post_with_images_end_to_end(
     trace = client.get(f"/api/tasks/{task_id}/trace")
     assert trace.status_code == 200
     assert trace.content[:2] == b"PK"
+
+
+def snapshots_in_trace(client: httpx.Client, task_id: str) -> int:
+    """How many DOM snapshots the task's Playwright trace holds."""
+    response = client.get(f"/api/tasks/{task_id}/trace")
+    assert response.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        events = archive.read("trace.trace").decode().splitlines()
+    actions = [json.loads(line) for line in events if '"before"' in line]
+    assert actions, "the trace records the task's actions"
+    return sum(json.loads(line)["type"] == "frame-snapshot" for line in events)
+
+
+def test_traces_take_dom_snapshots_after_a_failure_until_a_task_completes(
+    bredgio: Bredgio, twitter_site: SiteServer, reset_sites: None
+) -> None:
+    """BREDGIO_RUNNER_TRACE_SNAPSHOTS=after_failure (the default): a plain trace while
+    all goes well, the page at every step once something went wrong."""
+    client = bredgio.client
+    agent_id = new_agent(client, "twitter")
+
+    def post(content: str) -> dict[str, Any]:
+        task_id = client.post(
+            f"/api/agents/{agent_id}/command",
+            json={"action": "post", "platform": "twitter", "params": {"content": content}},
+        ).json()["task"]["taskId"]
+        return wait_for_task(client, task_id)
+
+    client.patch(f"/api/agents/{agent_id}", json={"config": {"postDelaySec": 0}})
+    failed = post("logged out")
+    assert failed["errorCode"] == "x_login_required", failed
+    assert snapshots_in_trace(client, failed["taskId"]) == 0
+
+    client.post(
+        f"/api/agents/{agent_id}/cookies",
+        json={"cookies": api_cookies("twitter", twitter_site.origin)},
+    )
+    retry = client.post(f"/api/tasks/{failed['taskId']}/retry").json()["task"]["taskId"]
+    retried = wait_for_task(client, retry)
+    assert retried["status"] == "completed", retried
+    assert snapshots_in_trace(client, retry) > 0
+
+    after = post("all well again")
+    assert after["status"] == "completed", after
+    assert snapshots_in_trace(client, after["taskId"]) == 0
 
 
 def test_facebook_post_end_to_end(
