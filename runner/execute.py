@@ -164,9 +164,7 @@ class TaskRunner:
         policy = self.context.settings.runner_trace_snapshots
         if policy != "after_failure":
             return policy == "always"
-        return (
-            run.agent_id in self._failing or run.attempt > 1 or run.passed_point_of_no_return
-        )
+        return run.agent_id in self._failing or run.attempt > 1 or run.passed_point_of_no_return
 
     async def _start_trace(self, context: Any, snapshots: bool) -> bool:
         """Make sure a trace chunk is recording for this task, with or without DOM
