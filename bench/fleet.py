@@ -15,7 +15,7 @@ with a hand-written Playwright script (bench/flow_overhead.py) and nothing else.
 forgets its posts between the two runs (its home timeline lists them all).
 
     .venv/bin/python bench/fleet.py [--agents 20] [--tasks 5] [--max-browsers N] [--no-trace]
-        [--ceiling-first]
+        [--ceiling-first] [--ceiling-engine]
 
 Prints both throughputs and their ratio (target >= 0.9); the peak memory per warm agent:
 PSS from /proc/<pid>/smaps_rollup summed over every Chromium process whose
@@ -232,6 +232,18 @@ def cpu_note(before: dict[str, float], after: dict[str, float], posts: int) -> s
         for role, seconds in sorted(spent.items(), key=lambda item: -item[1])
     )
     return f"CPU per post {total * per_post:.0f} ms ({parts})"
+
+
+IDLE_SAMPLE_S = 5.0
+
+
+def idle_note(roles: dict[str, list[int]], browsers: int) -> str:
+    """Chromium CPU while every browser is open and no task runs, over IDLE_SAMPLE_S."""
+    before = cpu_by_role(roles).get("Chromium", 0.0)
+    time.sleep(IDLE_SAMPLE_S)
+    spent = cpu_by_role(roles).get("Chromium", 0.0) - before
+    per_browser = spent * 1000 / IDLE_SAMPLE_S / max(browsers, 1)
+    return f"idle Chromium CPU afterwards: {per_browser:.1f} ms/s per browser"
 
 
 @dataclass
@@ -527,6 +539,7 @@ async def drive_bredgio(
             finished, all_done = await wait_for_tasks(client, agent_ids, set(ids), run_timeout_s)
         cpu_after = cpu_by_role(fleet.roles())
         sampler.sample()  # every browser is still open
+        idle = await asyncio.to_thread(idle_note, fleet.roles(), agents)
         completed = [t for t in finished.values() if t["status"] == "completed"]
         if all_done:
             wall_s = max(parse_time(t["completedAt"]) for t in finished.values()) - t0
@@ -548,6 +561,7 @@ async def drive_bredgio(
         ]
         notes = [
             cpu_note(cpu_before, cpu_after, len(completed)),
+            idle,
             f"dispatching the {len(ids)} tasks took {dispatched_s:.2f} s",
             "task run time (startedAt → completedAt): "
             + (
@@ -582,7 +596,8 @@ async def ceiling_worker(config: dict[str, Any]) -> None:
     report ready, post on "go", report done, close on "stop"."""
     from playwright.async_api import BrowserContext, Page, async_playwright
 
-    from bench.flow_overhead import hand_written
+    from bench.flow_overhead import hand_written, through_engine
+    from flows.engine import Origins
     from profiles.launch import launch_options
     from profiles.settings import BrowserSettings
 
@@ -623,7 +638,11 @@ async def ceiling_worker(config: dict[str, Any]) -> None:
         async def agent_posts(agent: str, page: Page) -> int:
             async with slots:
                 for n in range(tasks):
-                    await hand_written(page, origin, f"ceiling {agent} #{n} {time.time_ns()}")
+                    text = f"ceiling {agent} #{n} {time.time_ns()}"
+                    if config["engine"]:
+                        await through_engine(page, Origins(twitter=origin), text)
+                    else:
+                        await hand_written(page, origin, text)
             return tasks
 
         started = time.time()
@@ -685,6 +704,7 @@ def run_ceiling(
     agents: int,
     tasks: int,
     concurrency: int,
+    engine: bool,
     sample_interval_s: float,
     run_timeout_s: float,
 ) -> Outcome:
@@ -701,6 +721,7 @@ def run_ceiling(
                 "agents": names[i::RUNNERS],
                 "tasks": tasks,
                 "concurrency": concurrency,
+                "engine": engine,
                 "cookies": cookies,
                 "chromium": chromium,
             },
@@ -728,6 +749,7 @@ def run_ceiling(
             done = [worker.expect("done", run_timeout_s) for worker in workers]
         cpu_after = cpu_by_role(roles)
         sampler.sample()
+        idle = idle_note(roles, agents)
         for worker in workers:
             worker.send("stop")
         for worker in workers:
@@ -740,13 +762,14 @@ def run_ceiling(
     posted = sum(event["posts"] for event in done)
     notes = [
         cpu_note(cpu_before, cpu_after, posted),
+        idle,
         f"workers started within {max(e['started'] for e in done) - t0:.2f} s of 'go'",
         f"PSS sampled {sampler.samples} times, {sampler.sampling_s * 1000:.0f} ms in all",
     ]
     if failures:
         notes.append(f"FAILURES: {failures}")
     return Outcome(
-        "raw Playwright (2 processes)",
+        "Bredgio's flow engine alone (2 processes)" if engine else "raw Playwright (2 processes)",
         agents * tasks,
         posted,
         max(event["ended"] for event in done) - t0,
@@ -841,6 +864,13 @@ def main() -> int:
         action="store_true",
         help="run the raw-Playwright ceiling before Bredgio (to see whether the order matters)",
     )
+    parser.add_argument(
+        "--ceiling-engine",
+        action="store_true",
+        help="the ceiling runs Bredgio's flow engine and executor (bench/flow_overhead.py's "
+        "through_engine) instead of the hand-written script: no API, queue, database or "
+        "runner, which separates what the flows cost from what the control plane costs",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work dir and logs")
     parser.add_argument("--ceiling-worker", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -897,6 +927,7 @@ def main() -> int:
                 options.agents,
                 options.tasks,
                 max_browsers,
+                options.ceiling_engine,
                 options.sample_interval,
                 options.run_timeout,
             )
