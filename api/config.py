@@ -110,8 +110,8 @@ class Settings(BaseSettings):
         description="When traces hold DOM snapshots before and after each step (the page "
         "as it was, in the trace viewer): 'always', 'never', or 'after_failure': once a "
         "task of an agent fails, that agent's tasks record them until one completes, and "
-        "so do re-runs after a runner died. They roughly double a task's CPU. 'true' and "
-        "'false' mean 'always' and 'never'.",
+        "so do re-runs after a runner died. They add about two thirds to a task's CPU. "
+        "'true' and 'false' mean 'always' and 'never'.",
     )
     runner_trace_screenshots: bool = Field(
         False,
