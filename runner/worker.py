@@ -153,6 +153,9 @@ async def reconcile(
                 await register_runner(redis, runner_id)
 
             def recover() -> list[tuple[str, str]]:
+                with context.db.unit(write=False) as session:
+                    if not execution.any_stale(session, stale_after_s=stale_after_s):
+                        return []
                 with context.db.unit() as session:
                     return execution.recover_stale(session, stale_after_s=stale_after_s)
 

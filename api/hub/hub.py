@@ -282,7 +282,11 @@ class Hub:
         """Recover the tasks of hubs that died (their leases expired), then wake every
         extension agent with a runnable task and nothing in flight."""
         stale_after_s = self.context.settings.task_stale_s
-        recovered = await self._db(lambda s: service.recover_stale(s, stale_after_s=stale_after_s))
+        recovered: list[str] = []
+        if await self._db(lambda s: service.any_stale(s, stale_after_s=stale_after_s), write=False):
+            recovered = await self._db(
+                lambda s: service.recover_stale(s, stale_after_s=stale_after_s)
+            )
         if recovered:
             log.warning("recovered the tasks of %d agent(s) from a dead hub", len(recovered))
         for agent_id in await self._db(service.runnable_agents, write=False):

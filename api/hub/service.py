@@ -166,3 +166,9 @@ def recover_stale(session: Session, *, stale_after_s: float) -> list[str]:
         session, stale_after_s=stale_after_s, executor=ExecutorKind.extension.value
     )
     return list(dict.fromkeys(agent_id for agent_id, _ in recovered))
+
+
+def any_stale(session: Session, *, stale_after_s: float) -> bool:
+    return execution.any_stale(
+        session, stale_after_s=stale_after_s, executor=ExecutorKind.extension.value
+    )

@@ -241,6 +241,29 @@ def heartbeat(session: Session, task_id: str, lease_token: int) -> bool:
 MAX_ATTEMPTS = 3
 
 
+def _stale(stale_after_s: float, executor: str) -> tuple[Any, ...]:
+    """The conditions of a task in flight whose executor stopped heartbeating."""
+    cutoff = utcnow() - timedelta(seconds=stale_after_s)
+    return (
+        col(Task.status).in_([TaskStatus.dispatched.value, TaskStatus.running.value]),
+        Agent.executor == executor,
+        (col(Task.heartbeat_at) < cutoff)
+        | (col(Task.heartbeat_at).is_(None) & (col(Task.updated_at) < cutoff)),
+    )
+
+
+def any_stale(session: Session, *, stale_after_s: float, executor: str = "runner") -> bool:
+    """Whether :func:`recover_stale` has anything to do: a read, so that the usual
+    answer (no) takes no write lock."""
+    found = session.exec(
+        select(Task.id)
+        .join(Agent, col(Agent.id) == col(Task.agent_id))
+        .where(*_stale(stale_after_s, executor))
+        .limit(1)
+    ).first()
+    return found is not None
+
+
 def recover_stale(
     session: Session, *, stale_after_s: float, executor: str = "runner"
 ) -> list[tuple[str, str]]:
@@ -248,16 +271,10 @@ def recover_stale(
     back to ``pending`` (``attempt`` + 1, at most :data:`MAX_ATTEMPTS`); after it they go
     back too, flagged, and the next claim verifies instead of publishing again.
     Returns ``(agent_id, task_id)`` of the tasks to wake."""
-    cutoff = utcnow() - timedelta(seconds=stale_after_s)
     stale = session.exec(
         select(Task)
         .join(Agent, col(Agent.id) == col(Task.agent_id))
-        .where(
-            col(Task.status).in_([TaskStatus.dispatched.value, TaskStatus.running.value]),
-            Agent.executor == executor,
-            (col(Task.heartbeat_at) < cutoff)
-            | (col(Task.heartbeat_at).is_(None) & (col(Task.updated_at) < cutoff)),
-        )
+        .where(*_stale(stale_after_s, executor))
     ).all()
     woken: list[tuple[str, str]] = []
     for task in stale:
