@@ -1,12 +1,14 @@
 """What every executor (a runner's browser pool, the hub's extension sockets) does around
 a claimed task's flow: keep its lease, cap its outreach, record its outcome and attach a
-screenshot of the failing step. The executors differ only in how they drive the page."""
+screenshot of the failing step; and how each recovers the tasks of an executor that
+died. The executors differ only in how they drive the page."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from api import artifacts
@@ -24,6 +26,23 @@ _STATUS = {
     "failed": TaskStatus.failed,
     "cancelled": TaskStatus.cancelled,
 }
+
+
+async def recover_stale(context: AppContext, executor: str) -> list[tuple[str, str]]:
+    """Requeue (or verify) the in-flight tasks of ``executor`` agents whose executor
+    stopped heartbeating for ``task_stale_s``; ``(agent_id, task_id)`` of each. A read
+    looks first, so that the usual answer (none) takes no write lock."""
+    stale_after_s = context.settings.task_stale_s
+    found = await context.db.run(
+        partial(execution.any_stale, stale_after_s=stale_after_s, executor=executor),
+        write=False,
+    )
+    if not found:
+        return []
+    return await context.db.run(
+        partial(execution.recover_stale, stale_after_s=stale_after_s, executor=executor),
+        write=True,
+    )
 
 
 async def keep_lease(context: AppContext, run: TaskRun, sink: DbSink) -> None:

@@ -149,10 +149,10 @@ class DbSink:
                 return
 
     async def _commit(self, batch: list[Item]) -> None:
-        """Write ``batch`` in one transaction: log rows in one INSERT, only the last step
-        change. Log entries and step changes (nearly every batch) are Core statements
-        that share a group commit with the other tasks' sinks on SQLite; a batch with
-        another write goes through an ORM session."""
+        """Write ``batch`` in one transaction: the log rows in order, and only the last
+        step change. Log entries and step changes (nearly every batch) are compiled Core
+        statements that share a group commit with the other tasks' sinks on SQLite; a
+        batch with another write (an outreach attempt) goes through an ORM session."""
         task_id = self.run.task_id
         rows: list[dict[str, Any]] = []
         step: _Step | None = None

@@ -17,9 +17,12 @@ from arq.worker import Worker
 from playwright.async_api import async_playwright
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlmodel import Session
 
+from api import task_run
 from api.config import Settings
 from api.context import AppContext
+from api.db.models import ExecutorKind
 from api.queue import (
     DRAIN_JOB,
     PROFILE_JOB,
@@ -152,26 +155,19 @@ async def reconcile(
             if runner_id:
                 await register_runner(redis, runner_id)
 
-            def recover() -> list[tuple[str, str]]:
-                with context.db.unit(write=False) as session:
-                    if not execution.any_stale(session, stale_after_s=stale_after_s):
-                        return []
-                with context.db.unit() as session:
-                    return execution.recover_stale(session, stale_after_s=stale_after_s)
+            def due(session: Session) -> tuple[list[str], list[str]]:
+                return (
+                    execution.agents_with_runnable_tasks(session),
+                    execution.agents_with_runnable_tasks(
+                        session, waiting_longer_than_s=stale_after_s
+                    ),
+                )
 
-            def due() -> tuple[list[str], list[str]]:
-                with context.db.unit(write=False) as session:
-                    return (
-                        execution.agents_with_runnable_tasks(session),
-                        execution.agents_with_runnable_tasks(
-                            session, waiting_longer_than_s=stale_after_s
-                        ),
-                    )
-
-            for agent_id, task_id in await asyncio.to_thread(recover):
+            recovered = await task_run.recover_stale(context, ExecutorKind.runner.value)
+            for agent_id, task_id in recovered:
                 log.warning("recovered task %s of agent %s from a dead runner", task_id, agent_id)
                 await force_wake_agent(redis, agent_id)
-            runnable, stuck = await asyncio.to_thread(due)
+            runnable, stuck = await context.db.run(due, write=False)
             for agent_id in runnable:
                 woken = await wake_agent(redis, agent_id)
                 if not woken and agent_id in stuck:

@@ -29,6 +29,7 @@ from fastapi import FastAPI
 from sqlmodel import Session
 from starlette.websockets import WebSocket
 
+from api import task_run
 from api.config import Settings
 from api.context import AppContext, TaskWakeup
 from api.db.models import ExecutorKind, utcnow
@@ -281,12 +282,8 @@ class Hub:
     async def reconcile(self) -> None:
         """Recover the tasks of hubs that died (their leases expired), then wake every
         extension agent with a runnable task and nothing in flight."""
-        stale_after_s = self.context.settings.task_stale_s
-        recovered: list[str] = []
-        if await self._db(lambda s: service.any_stale(s, stale_after_s=stale_after_s), write=False):
-            recovered = await self._db(
-                lambda s: service.recover_stale(s, stale_after_s=stale_after_s)
-            )
+        stale = await task_run.recover_stale(self.context, ExecutorKind.extension.value)
+        recovered = list(dict.fromkeys(agent_id for agent_id, _ in stale))
         if recovered:
             log.warning("recovered the tasks of %d agent(s) from a dead hub", len(recovered))
         for agent_id in await self._db(service.runnable_agents, write=False):

@@ -156,19 +156,3 @@ def fail_offline(session: Session, agent_id: str) -> list[str]:
 def runnable_agents(session: Session) -> list[str]:
     """Extension agents with a runnable task and nothing in flight."""
     return execution.agents_with_runnable_tasks(session, ExecutorKind.extension.value)
-
-
-def recover_stale(session: Session, *, stale_after_s: float) -> list[str]:
-    """Tasks of extension agents whose hub stopped renewing their lease (its API process
-    died) go back to ``pending`` (retried, or verified past their point of no return);
-    returns the agents to wake."""
-    recovered = execution.recover_stale(
-        session, stale_after_s=stale_after_s, executor=ExecutorKind.extension.value
-    )
-    return list(dict.fromkeys(agent_id for agent_id, _ in recovered))
-
-
-def any_stale(session: Session, *, stale_after_s: float) -> bool:
-    return execution.any_stale(
-        session, stale_after_s=stale_after_s, executor=ExecutorKind.extension.value
-    )
