@@ -531,9 +531,9 @@ async def drive_bredgio(
         with sampler:
             t0 = time.time()
             # Round-robin: every agent gets its first post before any gets its second.
-            order = [(a, n) for n in range(tasks) for a in agent_ids]
+            order = [(i, a, n) for n in range(tasks) for i, a in enumerate(agent_ids)]
             ids = await asyncio.gather(
-                *(dispatch(client, a, f"fleet {a} #{n} {time.time_ns()}") for a, n in order)
+                *(dispatch(client, a, post_text(agent_name(i), n)) for i, a, n in order)
             )
             dispatched_s = time.time() - t0
             finished, all_done = await wait_for_tasks(client, agent_ids, set(ids), run_timeout_s)
@@ -588,6 +588,17 @@ async def drive_bredgio(
         )
 
 
+def agent_name(index: int) -> str:
+    return f"agent-{index:03d}"
+
+
+def post_text(agent: str, n: int) -> str:
+    """The text of an agent's n-th post, the same shape and length in both runs: typing
+    is most of a post's browser CPU (every character is a key press the page handles),
+    so texts of different lengths would weigh the runs differently."""
+    return f"fleet {agent} #{n} {time.time_ns()}"
+
+
 # -- raw Playwright ceiling --------------------------------------------------------------
 
 
@@ -638,7 +649,7 @@ async def ceiling_worker(config: dict[str, Any]) -> None:
         async def agent_posts(agent: str, page: Page) -> int:
             async with slots:
                 for n in range(tasks):
-                    text = f"ceiling {agent} #{n} {time.time_ns()}"
+                    text = post_text(agent, n)
                     if config["engine"]:
                         await through_engine(page, Origins(twitter=origin), text)
                     else:
@@ -711,7 +722,7 @@ def run_ceiling(
     root = (workdir / "ceiling-profiles").resolve()
     root.mkdir(parents=True)
     (workdir / "logs").mkdir(exist_ok=True)
-    names = [f"agent-{n:03d}" for n in range(agents)]
+    names = [agent_name(n) for n in range(agents)]
     chromium = os.environ.get("BREDGIO_CHROMIUM_PATH", "/usr/bin/chromium")
     workers = [
         WorkerProcess(
