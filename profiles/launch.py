@@ -21,6 +21,41 @@ BASE_ARGS: tuple[str, ...] = (
     "--disable-sync",
 )
 
+# Chromium keeps only the LAST --disable-features of its command line, and Playwright
+# puts its own list before the caller's arguments: a second list must repeat it, or it
+# switches back on what Playwright turns off. This copy is Playwright 1.65's; the launch
+# test checks that every name Playwright passes is in it.
+PLAYWRIGHT_DISABLED_FEATURES: tuple[str, ...] = (
+    "AvoidUnnecessaryBeforeUnloadCheckSync",
+    "DestroyProfileOnBrowserClose",
+    "HttpsUpgrades",
+    "HttpsFirstBalancedModeAutoEnable",
+    "LensOverlay",
+    "MediaRouter",
+    "PaintHolding",
+    "ThirdPartyStoragePartitioning",
+    "AvoidCorsURLLoaderRestartOnRedirect",
+    "TcpPortRandomizationWin",
+    "OptimizationHints",
+    "NetworkTimeServiceQuerying",
+    "AimEnabled",
+    "PreconnectToSearch",
+    "msForceBrowserSignIn",
+    "msEdgeUpdateLaunchServicesPreferredVersion",
+)
+
+# Renderers a headless agent never uses, about 30 MB of memory per browser between them:
+# the omnibox dropdown (a hidden web page kept loaded in its own renderer; headless has
+# no address bar to open it from) and the spare renderer kept warm for the next
+# navigation to another site (an agent's navigations stay on one site or two).
+DISABLED_FEATURES: tuple[str, ...] = (
+    "WebUIOmniboxPopup",
+    "WebUIOmniboxAimPopup",
+    "SpareRendererForSitePerProcess",
+)
+
+_DISABLE_FEATURES = "--disable-features="
+
 
 def launch_options(
     settings: BrowserSettings,
@@ -51,6 +86,13 @@ def launch_options(
         }
     if settings.proxy:
         options["proxy"] = settings.proxy.model_dump(exclude_none=True)
-    args.extend(extra_args)
+    # One --disable-features carrying Playwright's list, ours and the caller's.
+    disabled = [*PLAYWRIGHT_DISABLED_FEATURES, *DISABLED_FEATURES]
+    for arg in extra_args:
+        if arg.startswith(_DISABLE_FEATURES):
+            disabled.extend(name for name in arg[len(_DISABLE_FEATURES) :].split(",") if name)
+        else:
+            args.append(arg)
+    args.append(_DISABLE_FEATURES + ",".join(dict.fromkeys(disabled)))
     options["args"] = args
     return options

@@ -6,7 +6,9 @@ import base64
 from pathlib import Path
 
 from profiles import BASE_ARGS, BrowserSettings, processes_for_profile, profile_dir
+from profiles.launch import DISABLED_FEATURES, PLAYWRIGHT_DISABLED_FEATURES
 from profiles.processes import read_cmdline
+from runner.processes import descendants
 from tests.profiles.support import PROXY_PASSWORD, PROXY_USER, Launch, Site
 
 PROBE = """() => ({
@@ -50,6 +52,36 @@ async def test_settings_show_in_the_page_and_in_requests(
     )
     assert set(BASE_ARGS) <= set(browser_args)
     assert "--lang=zh-TW" in browser_args
+
+
+async def test_one_renderer_per_page_and_playwrights_disabled_features_kept(
+    profiles_root: Path, launch: Launch, site: Site
+) -> None:
+    """Chromium honours only the last --disable-features: ours must carry every name
+    Playwright passes (this fails when a Playwright upgrade changes its list), and the
+    omnibox dropdown's and the spare renderers are gone."""
+    profile = profile_dir(profiles_root, "agent1")
+    context = await launch(profile)
+    page = context.pages[0]
+    await page.goto(f"{site.origin}/probe")
+    await page.goto(f"{site.origin}/probe?again")
+
+    browser = next(proc.pid for proc in processes_for_profile(profile) if proc.is_browser)
+    browser_args = read_cmdline(browser)
+    lists = [arg.split("=", 1)[1].split(",") for arg in browser_args if arg.startswith(_DISABLE)]
+    assert len(lists) == 2, "Playwright's list, then ours"
+    playwrights, ours = lists
+    assert set(playwrights) <= set(ours)
+    assert set(playwrights) == set(PLAYWRIGHT_DISABLED_FEATURES)
+    assert set(DISABLED_FEATURES) <= set(ours)
+
+    # Child processes show their whole command line as one string.
+    kinds = [" ".join(read_cmdline(pid)) for pid in descendants(browser)]
+    renderers = [kind for kind in kinds if "--type=renderer" in kind]
+    assert len(renderers) == 1, renderers
+
+
+_DISABLE = "--disable-features="
 
 
 async def test_proxy_with_credentials_carries_the_traffic(

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from profiles import BASE_ARGS, BrowserSettings, InvalidAgentId, launch_options, profile_dir
+from profiles.launch import DISABLED_FEATURES, PLAYWRIGHT_DISABLED_FEATURES
 
 
 def test_api_body_with_camel_case_is_normalised() -> None:
@@ -57,13 +58,26 @@ def test_rejects_invalid_settings(body: dict[str, object]) -> None:
         BrowserSettings.model_validate(body)
 
 
+DISABLE_ALL = "--disable-features=" + ",".join([*PLAYWRIGHT_DISABLED_FEATURES, *DISABLED_FEATURES])
+
+
 def test_empty_settings_launch_with_base_flags_only() -> None:
     options = launch_options(BrowserSettings(), executable_path="/opt/chromium")
     assert options == {
         "executable_path": "/opt/chromium",
         "headless": True,
-        "args": list(BASE_ARGS),
+        "args": [*BASE_ARGS, DISABLE_ALL],
     }
+
+
+def test_a_callers_disabled_features_join_the_one_list() -> None:
+    options = launch_options(
+        BrowserSettings(),
+        extra_args=["--disable-features=Translate,PaintHolding", "--mute-audio"],
+    )
+    disabling = [arg for arg in options["args"] if arg.startswith("--disable-features=")]
+    assert disabling == [DISABLE_ALL + ",Translate"]
+    assert options["args"][-2:] == ["--mute-audio", DISABLE_ALL + ",Translate"]
 
 
 def test_launch_options_map_every_setting() -> None:
@@ -84,7 +98,7 @@ def test_launch_options_map_every_setting() -> None:
     assert options["user_agent"] == "Bredgio/1.0"
     assert options["viewport"] == {"width": 1024, "height": 700}
     assert options["proxy"] == {"server": "socks5://10.0.0.2:1080", "bypass": ".internal"}
-    assert options["args"] == [*BASE_ARGS, "--lang=zh-TW", "--mute-audio"]
+    assert options["args"] == [*BASE_ARGS, "--lang=zh-TW", "--mute-audio", DISABLE_ALL]
 
 
 def test_profile_dir_is_one_directory_per_agent(tmp_path: Path) -> None:
