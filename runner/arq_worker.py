@@ -24,6 +24,7 @@ import logging
 import time
 from typing import Any
 
+from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 from arq.worker import Worker
 from redis.exceptions import RedisError
@@ -114,6 +115,7 @@ class OutageTolerantWorker(Worker):
         await super().close()
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
+        candidates = []
         for job_id in job_ids:
             running = self.tasks.get(job_id.decode())
             if running is not None and not running.done():
@@ -121,6 +123,20 @@ class OutageTolerantWorker(Worker):
                 # job's in-progress mark (a restart, a forced wake-up). arq would track
                 # both under one id and lose hold of the first; the job running here
                 # already does what the copy asks, whose key it removes when it ends.
+                continue
+            candidates.append(job_id)
+        if not candidates:
+            return
+        # A queued job stays in the queue while it runs, so most ids are jobs running
+        # in other workers. arq checks each with three round trips; one pipelined look
+        # at their in-progress marks leaves it only the jobs that may be free (it
+        # checks those again, atomically).
+        async with self.pool.pipeline(transaction=False) as pipe:
+            for job_id in candidates:
+                pipe.exists(in_progress_key_prefix + job_id.decode())
+            taken = await pipe.execute()
+        for job_id, in_progress in zip(candidates, taken, strict=True):
+            if in_progress:
                 continue
             try:
                 await super().start_jobs([job_id])
