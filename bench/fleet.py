@@ -11,11 +11,12 @@ dispatch to the last completedAt gives the throughput.
 Ceiling: the same agents' posts by two Python processes, each holding one persistent
 Chromium context per agent (same launch flags, same profile layout) for half the agents,
 warmed the same way, then every agent posting its M posts in order, all agents at once,
-with a hand-written Playwright script (bench/flow_overhead.py) and nothing else. The site
-forgets its posts between the two runs (its home timeline lists them all).
+with a hand-written Playwright script (bench/flow_overhead.py) and nothing else. Both
+type the same texts, and the site forgets its posts before each run (its home timeline
+lists them all). ``--rounds N`` runs both sides N times, alternating which goes first.
 
     .venv/bin/python bench/fleet.py [--agents 20] [--tasks 5] [--max-browsers N] [--no-trace]
-        [--ceiling-first] [--ceiling-engine]
+        [--ceiling-first] [--ceiling-engine] [--rounds N]
 
 Prints both throughputs and their ratio (target >= 0.9); the peak memory per warm agent:
 PSS from /proc/<pid>/smaps_rollup summed over every Chromium process whose
@@ -71,6 +72,7 @@ TERMINAL = ("completed", "failed", "cancelled")
 START_TIMEOUT_S = 90.0
 RUN_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 60.0
+POLL_S = 2.0
 PASSWORD = "fleet-bench-password"
 USER_DATA_DIR = "--user-data-dir="
 
@@ -432,8 +434,9 @@ async def get_json(client: httpx.AsyncClient, path: str, **params: str) -> Any:
 async def wait_for_tasks(
     client: httpx.AsyncClient, agents: list[str], task_ids: set[str], timeout_s: float
 ) -> tuple[dict[str, dict[str, Any]], bool]:
-    """Wait until the user has no pending or running task (two one-row lists every half
-    second: polling every agent's task list would take CPU from what is measured), or
+    """Wait until the user has no pending or running task (two one-row lists every
+    :data:`POLL_S`: the run's time comes from the tasks' completedAt, and polling takes
+    CPU from what is measured), or
     ``timeout_s`` passed; then read each agent's tasks once. Returns the tasks in
     ``task_ids`` and whether all of them finished."""
     deadline = time.monotonic() + timeout_s
@@ -443,7 +446,7 @@ async def wait_for_tasks(
         )
         if not any(body["tasks"] for body in unfinished):
             break
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(POLL_S)
     lists = await asyncio.gather(
         *(get_json(client, "/api/tasks", agentId=a, limit="200") for a in agents)
     )
@@ -882,6 +885,13 @@ def main() -> int:
         "through_engine) instead of the hand-written script: no API, queue, database or "
         "runner, which separates what the flows cost from what the control plane costs",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run both sides this many times, alternating which goes first, and compare "
+        "their summed throughputs (ratios swing by about 0.06 between single runs)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work dir and logs")
     parser.add_argument("--ceiling-worker", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -907,7 +917,7 @@ def main() -> int:
             for c in site.login_cookies()
         ]
 
-        def run_bredgio() -> Outcome:
+        def run_bredgio(workdir: Path) -> Outcome:
             fleet = BredgioFleet(workdir, site.origin, max_browsers, trace)
             try:
                 fleet.start(RUNNERS)
@@ -930,7 +940,7 @@ def main() -> int:
             say(f"bredgio: stopped; {outcome.left} Chromium processes left on its profiles")
             return outcome
 
-        def run_raw() -> Outcome:
+        def run_raw(workdir: Path) -> Outcome:
             outcome = run_ceiling(
                 workdir,
                 site.origin,
@@ -945,31 +955,50 @@ def main() -> int:
             say(f"ceiling: done; {outcome.left} Chromium processes left on its profiles")
             return outcome
 
-        first, second = (run_raw, run_bredgio) if options.ceiling_first else (run_bredgio, run_raw)
-        outcomes = [first()]
-        # The home timeline lists every post the site holds: both runs start from an
-        # empty site, so that each page weighs the same in both.
-        site.reset()
-        outcomes.append(second())
-        bredgio, ceiling = outcomes if not options.ceiling_first else outcomes[::-1]
+        bredgio: list[Outcome] = []
+        ceiling: list[Outcome] = []
+        for round_ in range(options.rounds):
+            round_dir = workdir / f"round-{round_ + 1}"
+            round_dir.mkdir()
+            # Rounds alternate the order (B C, C B, ...): a drift in what the machine
+            # gives (other tenants, caches) then weighs on both sides alike.
+            runs = [(bredgio, run_bredgio), (ceiling, run_raw)]
+            if options.ceiling_first != (round_ % 2 == 1):
+                runs.reverse()
+            for outcomes, run in runs:
+                # The home timeline lists every post the site holds: every run starts
+                # from an empty site, so that each page weighs the same in all.
+                site.reset()
+                outcomes.append(run(round_dir))
 
     print()
     print(f"results ({time.monotonic() - began:.0f} s in all; {load()} at the end)")
-    report(bredgio)
-    report(ceiling)
-    ratio = bredgio.throughput / ceiling.throughput if ceiling.throughput else 0.0
-    peak_mb = bredgio.peak.per_browser_mb if bredgio.peak else 0.0
+    for round_, (ours, theirs) in enumerate(zip(bredgio, ceiling, strict=True)):
+        if options.rounds > 1:
+            print(f" round {round_ + 1}: Bredgio / ceiling {ratio_of([ours], [theirs]):.2f}")
+        report(ours)
+        report(theirs)
+    ratio = ratio_of(bredgio, ceiling)
+    peak_mb = max(o.peak.per_browser_mb if o.peak else 0.0 for o in bredgio)
+    left = max(o.left or 0 for o in bredgio)
+    across = f" (all {options.rounds} rounds)" if options.rounds > 1 else ""
     print()
     print(
-        f"  throughput Bredgio / ceiling  {ratio:.2f}     target >= 0.9    {verdict(ratio >= 0.9)}"
+        f"  throughput Bredgio / ceiling  {ratio:.2f}     target >= 0.9    "
+        f"{verdict(ratio >= 0.9)}{across}"
     )
     memory_met = verdict(peak_mb <= 200)
     print(f"  peak PSS per warm agent       {peak_mb:.0f} MB   target <= 200 MB {memory_met}")
-    print(
-        f"  Chromium left after stopping  {bredgio.left}        target 0         "
-        f"{verdict(bredgio.left == 0)}"
-    )
+    print(f"  Chromium left after stopping  {left}        target 0         {verdict(left == 0)}")
     return 0
+
+
+def ratio_of(bredgio: list[Outcome], ceiling: list[Outcome]) -> float:
+    """Bredgio's throughput over the ceiling's, each summed over its runs (posts done
+    over time taken)."""
+    ours = sum(o.completed for o in bredgio) / sum(o.wall_s for o in bredgio)
+    theirs = sum(o.completed for o in ceiling) / sum(o.wall_s for o in ceiling)
+    return ours / theirs if theirs else 0.0
 
 
 def verdict(met: bool) -> str:
