@@ -69,6 +69,8 @@ def launch_options(
 
     Unset settings are left out, so Playwright's defaults apply (viewport 1280x720, the
     browser's own user agent, locale and time zone). The locale also sets ``--lang``.
+    The arguments end with one ``--disable-features``: Playwright's list, then
+    :data:`DISABLED_FEATURES`, then any names ``extra_args`` disable.
     """
     args = list(BASE_ARGS)
     options: dict[str, Any] = {"executable_path": executable_path, "headless": headless}
