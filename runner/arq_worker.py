@@ -71,15 +71,23 @@ class OutageTolerantWorker(Worker):
             self._work = asyncio.Event()
             self._listener = asyncio.create_task(self._listen(), name="runner-nudges")
             return
-        wait_s = self.idle_poll_s
-        next_due = await self.pool.zrangebyscore(
-            self.queue_name, min=f"({timestamp_ms()}", max="+inf", start=0, num=1, withscores=True
-        )
-        if next_due:
-            wait_s = min(wait_s, max(0.0, (next_due[0][1] - timestamp_ms()) / 1000))
-        if not self._work.is_set() and wait_s > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._work.wait(), wait_s)
+        if not self._work.is_set():
+            # Told nothing yet: sleep until the earliest deferred job falls due, a
+            # nudge, or the idle poll (the lookup is skipped when a nudge is waiting).
+            wait_s = self.idle_poll_s
+            next_due = await self.pool.zrangebyscore(
+                self.queue_name,
+                min=f"({timestamp_ms()}",
+                max="+inf",
+                start=0,
+                num=1,
+                withscores=True,
+            )
+            if next_due:
+                wait_s = min(wait_s, max(0.0, (next_due[0][1] - timestamp_ms()) / 1000))
+            if not self._work.is_set() and wait_s > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._work.wait(), wait_s)
         self._work.clear()
 
     def _wake(self) -> None:

@@ -4,6 +4,7 @@ what the poll costs in Redis commands."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -79,3 +80,32 @@ async def test_a_poll_starts_the_free_jobs_and_looks_at_the_busy_ones_in_one_tri
     assert spent.get("watch", 0) == 1
     assert spent.get("exists", 0) == RUNNING_ELSEWHERE + 2
     assert spent.get("zscore", 0) == 1
+
+
+async def test_a_nudge_starts_a_poll_without_looking_for_deferred_jobs(pool: ArqRedis) -> None:
+    """The lookup of the earliest deferred job only serves to time a wait; when a nudge
+    is already waiting the poll happens at once, with no extra round trip."""
+
+    async def job(ctx: dict[str, Any]) -> None:
+        pass
+
+    worker = OutageTolerantWorker(
+        functions=[func(job, name="job")],
+        redis_pool=pool,
+        queue_name=QUEUE_NAME,
+        idle_poll_s=30,
+        handle_signals=False,
+    )
+    await worker._until_work()  # the first call starts listening and returns at once
+    listener = worker._listener
+    assert listener is not None
+    try:
+        worker._wake()
+        before = await _commands(pool)
+        await asyncio.wait_for(worker._until_work(), 1)
+        after = await _commands(pool)
+        assert after.get("zrangebyscore", 0) == before.get("zrangebyscore", 0)
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
