@@ -60,7 +60,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from profiles.processes import pid_alive  # noqa: E402
+from profiles.processes import pid_alive, read_cmdline  # noqa: E402
 from runner.processes import descendants, parent_pid, pss_bytes  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -199,11 +199,11 @@ def cpu_seconds(pid: int) -> float:
 
 def process_kind(pid: int) -> str | None:
     """ "Chromium" or "Playwright driver" from the command line; None for anything else."""
-    try:
-        program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
-    except OSError:
+    argv = read_cmdline(pid)
+    if not argv:
         return None
-    name = Path(program.decode(errors="replace").split(" ", 1)[0]).name
+    # Chromium's child processes show their whole command line as one string.
+    name = Path(argv[0].split(" ", 1)[0]).name
     if "chrom" in name:
         return "Chromium"
     if name == "node":
@@ -434,11 +434,11 @@ async def get_json(client: httpx.AsyncClient, path: str, **params: str) -> Any:
 async def wait_for_tasks(
     client: httpx.AsyncClient, agents: list[str], task_ids: set[str], timeout_s: float
 ) -> tuple[dict[str, dict[str, Any]], bool]:
-    """Wait until the user has no pending or running task (two one-row lists every
-    :data:`POLL_S`: the run's time comes from the tasks' completedAt, and polling takes
-    CPU from what is measured), or
-    ``timeout_s`` passed; then read each agent's tasks once. Returns the tasks in
-    ``task_ids`` and whether all of them finished."""
+    """Wait until the user has no pending or running task, or ``timeout_s`` passed;
+    then read each agent's tasks once. Returns the tasks in ``task_ids`` and whether all
+    of them finished. The wait lists one row of each status every :data:`POLL_S`: the
+    run's time comes from the tasks' completedAt, and polling takes CPU from what is
+    measured."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         unfinished = await asyncio.gather(
