@@ -92,6 +92,14 @@ class Settings(BaseSettings):
     runner_max_browsers: int = Field(
         4, ge=1, description="Most browsers (agents) one runner process keeps open at once."
     )
+    runner_max_running: int | None = Field(
+        None,
+        ge=1,
+        description="Most tasks one runner runs at once (default: one per open browser). "
+        "The other agents' browsers stay warm and their tasks wait their turn, oldest "
+        "first. On a host whose CPU is the limit, about one or two per core for all its "
+        "runners together gives more posts per second than running every agent at once.",
+    )
     runner_idle_close_s: float = Field(
         300.0, gt=0, description="Close an agent's browser after this long unused."
     )

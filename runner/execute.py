@@ -9,6 +9,7 @@ this module maps the pool's errors to task error codes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
@@ -46,11 +47,18 @@ class TaskRunner:
         *,
         runner_id: str = "",
         wake_later: Callable[[str, datetime], Awaitable[None]] | None = None,
+        max_running: int | None = None,
     ) -> None:
         self.context = context
         self.pool = pool
         self.runner_id = runner_id
         self.wake_later = wake_later
+        # Tasks running at once (None: as many as the pool has browsers). A drain claims
+        # its agent's next task only once it holds a slot, so a waiting task stays
+        # pending, with its queue position, and its timeout has not started.
+        self._slots = asyncio.Semaphore(max_running) if max_running else None
+        # Agents with a drain in this process → whether another wake-up came meanwhile.
+        self._draining: dict[str, bool] = {}
         self.fetch_media = MediaFetcher(context)
         site = context.settings.site_origins
         self.origins = Origins(facebook=site.facebook, twitter=site.twitter)
@@ -65,19 +73,43 @@ class TaskRunner:
 
     async def drain(self, agent_id: str) -> int:
         """Run the agent's runnable tasks one at a time, oldest first; returns how many
-        ran. Stops when none is left or the agent cannot run now."""
+        ran. Stops when none is left or the agent cannot run now.
+
+        One drain per agent runs in this process: a wake-up that comes while one runs
+        (or waits for a slot) only makes it look again before it stops, so wake-ups
+        repeated by the reconciler never pile up waiting drains."""
+        if agent_id in self._draining:
+            self._draining[agent_id] = True
+            return 0
+        self._draining[agent_id] = False
+        try:
+            return await self._drain(agent_id)
+        finally:
+            del self._draining[agent_id]
+
+    async def _drain(self, agent_id: str) -> int:
         ran = 0
         while True:
-            claim = await self._db(
-                lambda s: execution.claim(s, agent_id, start=True, runner_id=self.runner_id)
-            )
-            if claim.run is None:
-                if claim.not_before is not None and self.wake_later is not None:
-                    await self.wake_later(agent_id, claim.not_before)
+            self._draining[agent_id] = False
+            async with self._slot():
+                claim = await self._db(
+                    lambda s: execution.claim(s, agent_id, start=True, runner_id=self.runner_id)
+                )
+                if claim.run is not None:
+                    if not await self.execute(claim.run):
+                        return ran
+                    ran += 1
+                    continue
+            if claim.not_before is not None and self.wake_later is not None:
+                await self.wake_later(agent_id, claim.not_before)
+            # No await between this check and the caller forgetting the drain: a wake-up
+            # either got here in time or starts a drain of its own.
+            if not self._draining[agent_id]:
                 return ran
-            if not await self.execute(claim.run):
-                return ran
-            ran += 1
+
+    def _slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """One of the runner's ``max_running`` slots, if it has a limit."""
+        return self._slots if self._slots is not None else contextlib.nullcontext()
 
     async def release_profiles_wanted_elsewhere(self) -> list[str]:
         """Close the idle warm browsers of agents whose next task another runner

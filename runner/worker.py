@@ -204,7 +204,13 @@ def build_worker(settings: Settings, redis_url: str, *, burst: bool = False) -> 
             await wake_agent_at(redis, agent_id, when)
 
         runner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        task_runner = TaskRunner(context, pool, runner_id=runner_id, wake_later=wake_later)
+        task_runner = TaskRunner(
+            context,
+            pool,
+            runner_id=runner_id,
+            wake_later=wake_later,
+            max_running=settings.runner_max_running,
+        )
         ctx.update(app_context=context, pool=pool, task_runner=task_runner)
         state["playwright"] = playwright
         state["redis"] = await connect(redis_url)

@@ -280,20 +280,21 @@ class Fleet:
     def redis(self) -> RedisServer:
         return self.cluster.redis
 
-    def start_runners(self, count: int) -> list[Runner]:
-        """Start ``count`` runners at once; return when each has started Playwright."""
-        started = [self._spawn_runner() for _ in range(count)]
+    def start_runners(self, count: int, **env: str) -> list[Runner]:
+        """Start ``count`` runners at once, with ``env`` on top of the cluster's
+        environment; return when each has started Playwright."""
+        started = [self._spawn_runner(env) for _ in range(count)]
         for runner in started:
             wait_until(partial(self._ready, runner), 60, f"{runner.name} to start")
         return started
 
-    def _spawn_runner(self) -> Runner:
+    def _spawn_runner(self, env: dict[str, str]) -> Runner:
         name = f"runner-{len(self.runners) + 1}"
         log_path = self.cluster.logs_dir / f"{uuid.uuid4().hex[:6]}-{name}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 [BREDGIO, "runner"],
-                env=self.cluster.env,
+                env={**self.cluster.env, **env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

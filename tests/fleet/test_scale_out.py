@@ -8,6 +8,7 @@ import itertools
 import time
 from datetime import datetime
 
+from profiles.processes import processes_for_profile
 from tests.fleet.conftest import Fleet, wait_until
 from tests.helpers import png_bytes
 
@@ -68,6 +69,30 @@ def test_an_agents_tasks_follow_its_warm_browser(fleet: Fleet) -> None:
         assert task["status"] == "completed", task
     assert len(set(fleet.runner_ids(task_ids).values())) == 1, fleet.runner_ids(task_ids)
     assert [p.text for p in fleet.site.posts] == [f"stays warm {n}" for n in range(6)]
+
+
+def test_max_running_caps_the_tasks_a_runner_runs_at_once(fleet: Fleet) -> None:
+    """With BREDGIO_RUNNER_MAX_RUNNING=1, three agents' posts dispatched together run one
+    at a time, oldest first, each agent's in order; the three browsers stay warm."""
+    (runner,) = fleet.start_runners(1, BREDGIO_RUNNER_MAX_RUNNING="1")
+    agents = fleet.new_agents(3)
+    texts = {agent_id: [f"{agent_id}: capped {n}" for n in range(3)] for agent_id in agents}
+    task_ids = [fleet.post(agent_id, texts[agent_id][n]) for n in range(3) for agent_id in agents]
+    tasks = fleet.wait_for_tasks(task_ids)
+    assert [t["status"] for t in tasks] == ["completed"] * len(tasks), tasks
+    spans = sorted(_intervals(tasks))
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        assert end <= start, spans
+    # Oldest first: the tasks started in the order they were dispatched.
+    started = sorted(task_ids, key=lambda task_id: fleet.task(task_id)["startedAt"])
+    assert started == task_ids
+    posted = [p.text for p in fleet.site.posts]
+    for agent_id, mine in texts.items():
+        assert [text for text in posted if text.startswith(agent_id)] == mine
+    # Waiting for a turn did not cost an agent its browser.
+    for agent_id in agents:
+        assert processes_for_profile(fleet.profile_dir(agent_id)), agent_id
+    assert runner.alive
 
 
 def test_profile_operations_reach_an_agent_warm_in_either_runner(fleet: Fleet) -> None:
@@ -198,7 +223,7 @@ def test_runner_agents_are_online_while_a_runner_is_up(fleet: Fleet) -> None:
 
     # A runner killed by an earlier test counts as live for a few more seconds.
     wait_until(lambda: status() == "offline", 30, "no runner to be up", every_s=0.2)
-    (runner,) = fleet.start_runners(1)
+    (runner,) = fleet.start_runners(1, BREDGIO_RUNNER_MAX_RUNNING="1")
     wait_until(lambda: status() == "online", 30, "the agent to show online")
     assert fleet.terminate(runner) == 0
     wait_until(lambda: status() == "offline", 30, "the agent to show offline", every_s=0.2)
