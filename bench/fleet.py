@@ -16,7 +16,7 @@ type the same texts, and the site forgets its posts before each run (its home ti
 lists them all). ``--rounds N`` runs both sides N times, alternating which goes first.
 
     .venv/bin/python bench/fleet.py [--agents 20] [--tasks 5] [--max-browsers N] [--no-trace]
-        [--ceiling-first] [--ceiling-engine] [--rounds N]
+        [--ceiling-first] [--ceiling-engine] [--rounds N] [--max-running N]
 
 Prints both throughputs and their ratio (target >= 0.9); the peak memory per warm agent:
 PSS from /proc/<pid>/smaps_rollup summed over every Chromium process whose
@@ -240,12 +240,16 @@ IDLE_SAMPLE_S = 5.0
 
 
 def idle_note(roles: dict[str, list[int]], browsers: int) -> str:
-    """Chromium CPU while every browser is open and no task runs, over IDLE_SAMPLE_S."""
+    """Chromium CPU in the IDLE_SAMPLE_S after the timed run, with every browser open
+    and no task running (the last pages are still settling: a few ms/s more than later)."""
     before = cpu_by_role(roles).get("Chromium", 0.0)
     time.sleep(IDLE_SAMPLE_S)
     spent = cpu_by_role(roles).get("Chromium", 0.0) - before
     per_browser = spent * 1000 / IDLE_SAMPLE_S / max(browsers, 1)
-    return f"idle Chromium CPU afterwards: {per_browser:.1f} ms/s per browser"
+    return (
+        f"Chromium CPU in the {IDLE_SAMPLE_S:.0f} s after the run: "
+        f"{per_browser:.1f} ms/s per browser"
+    )
 
 
 @dataclass
@@ -288,7 +292,14 @@ def stop_process(process: subprocess.Popen[Any], sig: int = signal.SIGINT) -> No
 class BredgioFleet:
     """Redis, `bredgio api` and the runners, all on one data dir, pointed at the site."""
 
-    def __init__(self, workdir: Path, origin: str, max_browsers: int, trace: bool) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        origin: str,
+        max_browsers: int,
+        trace: bool,
+        max_running: int | None = None,
+    ) -> None:
         self.data = workdir / "data"
         self.logs = workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -306,6 +317,8 @@ class BredgioFleet:
             BREDGIO_RUNNER_IDLE_CLOSE_S="900",
             BREDGIO_RUNNER_TRACE="true" if trace else "false",
         )
+        if max_running is not None:
+            env["BREDGIO_RUNNER_MAX_RUNNING"] = str(max_running)
         # What the trace holds can be set from outside (BREDGIO_RUNNER_TRACE_SNAPSHOTS,
         # BREDGIO_RUNNER_TRACE_SCREENSHOTS).
         env.update({k: v for k, v in os.environ.items() if k.startswith("BREDGIO_RUNNER_TRACE_")})
@@ -410,6 +423,23 @@ class BredgioFleet:
                     found[proc.profile.name] = (proc.pid, runners[ancestor])
                     break
         return found
+
+
+def redis_commands(port: int) -> Counter[str]:
+    """Calls per command since the Redis server started, from INFO commandstats."""
+    import redis
+
+    with redis.Redis(port=port) as client:
+        stats = client.info("commandstats")
+    return Counter({name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()})
+
+
+def redis_note(before: Counter[str], after: Counter[str], posts: int) -> str:
+    """Redis commands per completed post over the timed run, the busiest first."""
+    spent = after - before
+    per_post = 1 / posts if posts else 0.0
+    top = ", ".join(f"{name} {calls * per_post:.1f}" for name, calls in spent.most_common(6))
+    return f"Redis commands per post {spent.total() * per_post:.1f} ({top})"
 
 
 def parse_time(value: str) -> float:
@@ -531,6 +561,7 @@ async def drive_bredgio(
         sampler.sample()
         posts_before = site_posts()
         cpu_before = cpu_by_role(fleet.roles())
+        redis_before = redis_commands(fleet.redis_port)
         with sampler:
             t0 = time.time()
             # Round-robin: every agent gets its first post before any gets its second.
@@ -541,6 +572,7 @@ async def drive_bredgio(
             dispatched_s = time.time() - t0
             finished, all_done = await wait_for_tasks(client, agent_ids, set(ids), run_timeout_s)
         cpu_after = cpu_by_role(fleet.roles())
+        redis_after = redis_commands(fleet.redis_port)
         sampler.sample()  # every browser is still open
         idle = await asyncio.to_thread(idle_note, fleet.roles(), agents)
         completed = [t for t in finished.values() if t["status"] == "completed"]
@@ -564,6 +596,7 @@ async def drive_bredgio(
         ]
         notes = [
             cpu_note(cpu_before, cpu_after, len(completed)),
+            redis_note(redis_before, redis_after, len(completed)),
             idle,
             f"dispatching the {len(ids)} tasks took {dispatched_s:.2f} s",
             "task run time (startedAt → completedAt): "
@@ -892,6 +925,14 @@ def main() -> int:
         help="run both sides this many times, alternating which goes first, and compare "
         "their summed throughputs (ratios swing by about 0.06 between single runs)",
     )
+    parser.add_argument(
+        "--max-running",
+        type=int,
+        default=None,
+        help="tasks each runner runs at once (BREDGIO_RUNNER_MAX_RUNNING); the ceiling's "
+        "processes then post for that many agents at a time, so both sides run as many "
+        "posts at once (default: every agent at once on both)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work dir and logs")
     parser.add_argument("--ceiling-worker", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -908,6 +949,11 @@ def main() -> int:
     print(f"fleet: {options.agents} agents x {options.tasks} X posts, {RUNNERS} runners")
     print(f"BREDGIO_RUNNER_MAX_BROWSERS={max_browsers} ({why})")
     print(f"BREDGIO_RUNNER_TRACE={'true' if trace else 'false'}")
+    if options.max_running:
+        print(
+            f"BREDGIO_RUNNER_MAX_RUNNING={options.max_running} "
+            f"(the ceiling's processes post for {options.max_running} agents at a time each)"
+        )
     print(f"{cpus} CPUs, {load()} at start")
     if os.getloadavg()[0] > cpus:
         print("  warning: the machine is already busy; both runs share it with other work")
@@ -918,7 +964,7 @@ def main() -> int:
         ]
 
         def run_bredgio(workdir: Path) -> Outcome:
-            fleet = BredgioFleet(workdir, site.origin, max_browsers, trace)
+            fleet = BredgioFleet(workdir, site.origin, max_browsers, trace, options.max_running)
             try:
                 fleet.start(RUNNERS)
                 say(f"bredgio: api and {RUNNERS} runners up")
@@ -947,7 +993,7 @@ def main() -> int:
                 site.login_cookies(),
                 options.agents,
                 options.tasks,
-                max_browsers,
+                options.max_running or max_browsers,
                 options.ceiling_engine,
                 options.sample_interval,
                 options.run_timeout,
