@@ -212,12 +212,13 @@ class TaskRunner:
             if recording is not None:
                 del self._tracing[context]
                 await context.tracing.stop()  # drops the chunk opened for this task
+            # start() opens the first chunk; a start_chunk() now would drop it and leave
+            # its temp dir behind.
             await context.tracing.start(
                 screenshots=self.context.settings.runner_trace_screenshots,
                 snapshots=snapshots,
                 sources=False,
             )
-            await context.tracing.start_chunk()
         except PlaywrightError as error:
             log.warning("could not start a trace: %s", error)
             return False

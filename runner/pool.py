@@ -127,8 +127,13 @@ class PooledBrowser:
 
     @property
     def alive(self) -> bool:
-        """Whether the browser is still running and connected."""
-        if self.state != "open" or self._disconnected:
+        """Whether the browser is open in the pool, still running and connected."""
+        return self.state == "open" and self.connected
+
+    @property
+    def connected(self) -> bool:
+        """Whether the browser still runs with Playwright connected, open or closing."""
+        if self._disconnected:
             return False
         return self.pid is None or pid_alive(self.pid)
 
@@ -483,6 +488,8 @@ class BrowserPool:
             known_pids = browser_tree(browser.pid, browser.profile)
             try:
                 async with asyncio.timeout(self.close_timeout_s):
+                    if browser.connected:
+                        await _discard_trace(browser.context)
                     await browser.context.close()
             except (PlaywrightError, TimeoutError) as exc:
                 log.warning("closing browser of %s failed: %s", browser.agent_id, exc)
@@ -568,3 +575,11 @@ class BrowserPool:
     def memory_pss(self) -> dict[str, int]:
         """PSS in bytes of each open browser's whole process tree, per agent."""
         return {agent_id: pss_bytes(browser.pids()) for agent_id, browser in self._browsers.items()}
+
+
+async def _discard_trace(context: BrowserContext) -> None:
+    """Drop the trace the context is recording, if any: Playwright keeps a temp dir for
+    a recording chunk until the chunk is saved or discarded, closing or not (the runner
+    keeps the next task's chunk open on every warm browser)."""
+    with contextlib.suppress(PlaywrightError):
+        await context.tracing.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -265,6 +266,28 @@ async def test_close_leaves_no_chromium_behind(make_pool: PoolFactory) -> None:
         with pytest.raises(PoolClosed):
             async with pool.session("agent1"):
                 pass
+
+
+def _trace_temp_dirs() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("playwright-tracing-*"))
+
+
+async def test_closing_a_browser_with_a_trace_recording_leaves_no_temp_dir(
+    make_pool: PoolFactory,
+) -> None:
+    """A warm browser always has the next task's trace chunk open; Playwright keeps a
+    temp dir for each chunk until it is saved or discarded."""
+    before = _trace_temp_dirs()
+    async with make_pool() as pool:
+        async with pool.session("agent1") as browser:
+            await browser.context.tracing.start(snapshots=False, sources=False)
+            assert _trace_temp_dirs() - before, "the chunk has its temp dir"
+        await pool.close_if_idle("agent1")
+        assert _trace_temp_dirs() - before == set()
+        # And a browser that was never traced closes as before.
+        await _use(pool, "agent2")
+        await pool.close_if_idle("agent2")
+        assert pool.stats().open == 0
 
 
 async def test_cancelled_sessions_leave_no_browser_and_no_lost_slot(
