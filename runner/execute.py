@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import weakref
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from playwright.async_api import Error as PlaywrightError
@@ -31,10 +34,23 @@ from flows.sink import LogEntry
 from profiles.settings import BrowserSettings
 from runner.media import MediaFetcher
 from runner.playwright_executor import PlaywrightExecutor
-from runner.pool import AgentBusy, BrowserPool, LaunchFailed, PoolClosed, PoolError, PoolFull
+from runner.pool import (
+    AgentBusy,
+    BrowserPool,
+    LaunchFailed,
+    PoolClosed,
+    PooledBrowser,
+    PoolError,
+    PoolFull,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+#: Tasks a browser's trace records before it is restarted. Playwright keeps each task's
+#: trace files (some 25 KB, 160 KB with DOM snapshots) until the trace stops, so a warm
+#: browser that is never idle long enough to close would fill the disk.
+TRACE_RESTART_TASKS = 50
 
 
 class TaskRunner:
@@ -62,8 +78,9 @@ class TaskRunner:
         self.fetch_media = MediaFetcher(context)
         site = context.settings.site_origins
         self.origins = Origins(facebook=site.facebook, twitter=site.twitter)
-        # Each tracing context → whether its trace takes DOM snapshots.
-        self._tracing: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+        # Each tracing context → whether its trace takes DOM snapshots, and the tasks it
+        # recorded since the trace started.
+        self._tracing: weakref.WeakKeyDictionary[Any, _Trace] = weakref.WeakKeyDictionary()
         # Agents whose last task here failed: their traces take snapshots until one
         # completes (BREDGIO_RUNNER_TRACE_SNAPSHOTS=after_failure).
         self._failing: set[str] = set()
@@ -154,7 +171,7 @@ class TaskRunner:
             settings = BrowserSettings.model_validate(run.browser)
             async with self.pool.session(run.agent_id, settings) as browser:
                 page = await browser.page()
-                tracing = await self._start_trace(browser.context, self._snapshots(run))
+                tracing = await self._start_trace(browser, self._snapshots(run))
                 try:
                     outcome = await self._run_flow(run, page, sink)
                     if outcome.status == "failed":
@@ -165,7 +182,7 @@ class TaskRunner:
                         self._failing.discard(run.agent_id)
                 finally:
                     if tracing:
-                        await self._stop_trace(run, browser.context)
+                        await self._stop_trace(run, browser)
                 return outcome
         except (AgentBusy, PoolFull) as error:
             await sink.log(LogEntry("acquire_browser", "warn", str(error)))
@@ -198,20 +215,22 @@ class TaskRunner:
             return policy == "always"
         return run.agent_id in self._failing or run.attempt > 1 or run.passed_point_of_no_return
 
-    async def _start_trace(self, context: Any, snapshots: bool) -> bool:
+    async def _start_trace(self, browser: PooledBrowser, snapshots: bool) -> bool:
         """Make sure a trace chunk is recording for this task, with or without DOM
         snapshots. A warm browser already has one: each task opens the next task's chunk
         when it ends, which keeps the 10-40 ms that starting a trace or a chunk costs off
         the dispatch path, unless the snapshots setting changes (after a failure)."""
         if not self.context.settings.runner_trace:
             return False
-        recording = self._tracing.get(context)
-        if recording == snapshots:
+        context = browser.context
+        trace = self._tracing.get(context)
+        if trace is not None and trace.snapshots == snapshots:
             return True
         try:
-            if recording is not None:
+            if trace is not None:
                 del self._tracing[context]
                 await context.tracing.stop()  # drops the chunk opened for this task
+                _empty(browser.traces_dir)
             # start() opens the first chunk; a start_chunk() now would drop it and leave
             # its temp dir behind.
             await context.tracing.start(
@@ -222,14 +241,26 @@ class TaskRunner:
         except PlaywrightError as error:
             log.warning("could not start a trace: %s", error)
             return False
-        self._tracing[context] = snapshots
+        self._tracing[context] = _Trace(snapshots)
         return True
 
-    async def _stop_trace(self, run: TaskRun, context: Any) -> None:
+    async def _stop_trace(self, run: TaskRun, browser: PooledBrowser) -> None:
+        """Save the task's chunk as its trace, then open the next task's; every
+        ``TRACE_RESTART_TASKS`` the trace restarts instead, with its files deleted."""
+        context = browser.context
         path = artifacts.trace_path(self.context.settings.artifacts_dir, run.task_id)
         path.parent.mkdir(parents=True, exist_ok=True)
+        trace = self._tracing.get(context)
         try:
             await context.tracing.stop_chunk(path=str(path))
+            if trace is not None:
+                trace.tasks += 1
+                if trace.tasks >= TRACE_RESTART_TASKS:
+                    del self._tracing[context]
+                    await context.tracing.stop()
+                    _empty(browser.traces_dir)
+                    await self._start_trace(browser, trace.snapshots)
+                    return
             await context.tracing.start_chunk()
         except PlaywrightError as error:
             log.warning("could not save the trace of %s: %s", run.task_id, error)
@@ -246,6 +277,24 @@ class TaskRunner:
                 return None
 
         await task_run.attach_screenshot(self.context, run, take)
+
+
+@dataclass
+class _Trace:
+    """A browser's running trace."""
+
+    snapshots: bool
+    tasks: int = 0
+    """Tasks whose chunks it saved."""
+
+
+def _empty(directory: Path) -> None:
+    """Delete what ``directory`` holds (a stopped trace's files)."""
+    for entry in directory.iterdir() if directory.is_dir() else ():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 class _HandedBack(Exception):

@@ -19,6 +19,10 @@ run at once, and makes sure none outlives its use::
   pid gone) and relaunched by the next session; one whose settings changed is relaunched.
 - Closing is done in a safe order: forget the browser, close its context, kill whatever
   is left of its process tree, then give the profile lease back.
+- Each browser records its Playwright traces in a directory of its own
+  (``PooledBrowser.traces_dir``), removed when the browser closes. Playwright keeps every
+  chunk's files there until then, so whoever traces a long-lived browser should restart
+  the trace now and then and empty the directory (see ``runner.execute``).
 
 The pool holds each open profile's lease (``profiles.ProfileLease``), so two runners on
 one host never share a profile, and clears Chromium's stale ``SingletonLock`` before
@@ -30,6 +34,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
+import tempfile
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterable
 from dataclasses import dataclass
@@ -100,6 +106,7 @@ class PooledBrowser:
         lease: ProfileLease,
         pid: int | None,
         launch_s: float,
+        traces_dir: Path,
     ) -> None:
         self.agent_id = agent_id
         self.profile = profile
@@ -108,6 +115,8 @@ class PooledBrowser:
         self.pid = pid
         self.launch_s = launch_s
         """How long ``launch_persistent_context`` took, in seconds."""
+        self.traces_dir = traces_dir
+        """Where Playwright writes this browser's trace files (removed on close)."""
         self.launched_at = time.time()
         self.last_used = time.monotonic()
         self.busy = False
@@ -127,13 +136,8 @@ class PooledBrowser:
 
     @property
     def alive(self) -> bool:
-        """Whether the browser is open in the pool, still running and connected."""
-        return self.state == "open" and self.connected
-
-    @property
-    def connected(self) -> bool:
-        """Whether the browser still runs with Playwright connected, open or closing."""
-        if self._disconnected:
+        """Whether the browser is still running and connected."""
+        if self.state != "open" or self._disconnected:
             return False
         return self.pid is None or pid_alive(self.pid)
 
@@ -207,6 +211,8 @@ class BrowserPool:
         self._shutdowns: set[asyncio.Task[None]] = set()
         self._closed = False
         self._idle_task: asyncio.Task[None] | None = None
+        # Holds one directory of trace files per launched browser; made on first launch.
+        self._traces_root: Path | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -242,6 +248,8 @@ class BrowserPool:
             pass
         if self._shutdowns:
             await asyncio.gather(*self._shutdowns, return_exceptions=True)
+        if self._traces_root is not None:
+            shutil.rmtree(self._traces_root, ignore_errors=True)
 
     async def reap_orphans(self) -> list[int]:
         """Kill Chromium processes left on profiles under ``profiles_root`` by a runner
@@ -414,20 +422,25 @@ class BrowserPool:
             headless=self.headless,
             extra_args=self.extra_args,
         )
+        traces_dir = self._new_traces_dir(agent_id)
         started = time.monotonic()
         launching = asyncio.create_task(
             self._playwright.chromium.launch_persistent_context(
-                profile, timeout=self.launch_timeout_s * 1000, **options
+                profile,
+                timeout=self.launch_timeout_s * 1000,
+                traces_dir=traces_dir,
+                **options,
             )
         )
         try:
             context = await asyncio.shield(launching)
         except asyncio.CancelledError:
             # Let the launch finish out of sight, then close whatever it started.
-            self._track(self._discard_launch(launching, profile, lease))
+            self._track(self._discard_launch(launching, profile, lease, traces_dir))
             raise
         except BaseException as exc:
             kill_now(proc.pid for proc in processes_for_profile(profile))
+            shutil.rmtree(traces_dir, ignore_errors=True)
             lease.release()
             if isinstance(exc, PlaywrightError):
                 raise LaunchFailed(f"Chromium failed to start for {agent_id!r}: {exc}") from exc
@@ -442,10 +455,22 @@ class BrowserPool:
             lease=lease,
             pid=browser_pid(profile),
             launch_s=launch_s,
+            traces_dir=traces_dir,
         )
 
+    def _new_traces_dir(self, agent_id: str) -> Path:
+        """An empty directory for one launch's trace files, in this pool's own
+        temporary directory."""
+        if self._traces_root is None:
+            self._traces_root = Path(tempfile.mkdtemp(prefix="bredgio-traces-"))
+        return Path(tempfile.mkdtemp(prefix=f"{agent_id}-", dir=self._traces_root))
+
     async def _discard_launch(
-        self, launching: asyncio.Task[BrowserContext], profile: Path, lease: ProfileLease
+        self,
+        launching: asyncio.Task[BrowserContext],
+        profile: Path,
+        lease: ProfileLease,
+        traces_dir: Path,
     ) -> None:
         """Close the browser of a launch whose caller gave up, then release its lease."""
         try:
@@ -459,6 +484,7 @@ class BrowserPool:
                         await context.close()
             await kill_and_wait(proc.pid for proc in processes_for_profile(profile))
         finally:
+            shutil.rmtree(traces_dir, ignore_errors=True)
             lease.release()
 
     def _track(self, cleanup: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -488,14 +514,13 @@ class BrowserPool:
             known_pids = browser_tree(browser.pid, browser.profile)
             try:
                 async with asyncio.timeout(self.close_timeout_s):
-                    if browser.connected:
-                        await _discard_trace(browser.context)
                     await browser.context.close()
             except (PlaywrightError, TimeoutError) as exc:
                 log.warning("closing browser of %s failed: %s", browser.agent_id, exc)
             leftovers = set(known_pids) | set(browser_tree(browser.pid, browser.profile))
             await kill_and_wait(leftovers)
         finally:
+            shutil.rmtree(browser.traces_dir, ignore_errors=True)
             browser._lease.release()
             browser.state = "closed"
             self._free_slot()
@@ -575,11 +600,3 @@ class BrowserPool:
     def memory_pss(self) -> dict[str, int]:
         """PSS in bytes of each open browser's whole process tree, per agent."""
         return {agent_id: pss_bytes(browser.pids()) for agent_id, browser in self._browsers.items()}
-
-
-async def _discard_trace(context: BrowserContext) -> None:
-    """Drop the trace the context is recording, if any: Playwright keeps a temp dir for
-    a recording chunk until the chunk is saved or discarded, closing or not (the runner
-    keeps the next task's chunk open on every warm browser)."""
-    with contextlib.suppress(PlaywrightError):
-        await context.tracing.stop()

@@ -272,22 +272,31 @@ def _trace_temp_dirs() -> set[Path]:
     return set(Path(tempfile.gettempdir()).glob("playwright-tracing-*"))
 
 
-async def test_closing_a_browser_with_a_trace_recording_leaves_no_temp_dir(
+async def test_a_traced_browser_keeps_its_trace_files_in_its_own_dir(
     make_pool: PoolFactory,
 ) -> None:
-    """A warm browser always has the next task's trace chunk open; Playwright keeps a
-    temp dir for each chunk until it is saved or discarded."""
+    """Playwright keeps a recording trace's files until the browser closes, by default
+    in temp dirs it may leave behind; each pooled browser gets a directory of its own
+    instead, removed when the browser closes. A warm browser always has the next task's
+    chunk open."""
     before = _trace_temp_dirs()
     async with make_pool() as pool:
         async with pool.session("agent1") as browser:
+            traces_dir = browser.traces_dir
             await browser.context.tracing.start(snapshots=False, sources=False)
-            assert _trace_temp_dirs() - before, "the chunk has its temp dir"
+            page = await browser.page()
+            await page.set_content("<button>one</button>")
+            await browser.context.tracing.stop_chunk(path=str(traces_dir.parent / "one.zip"))
+            await browser.context.tracing.start_chunk()
+            assert any(traces_dir.iterdir()), "the trace's files are in the browser's dir"
         await pool.close_if_idle("agent1")
+        assert not traces_dir.exists()
         assert _trace_temp_dirs() - before == set()
-        # And a browser that was never traced closes as before.
-        await _use(pool, "agent2")
-        await pool.close_if_idle("agent2")
-        assert pool.stats().open == 0
+        # A browser that was never traced has its (empty) dir removed as well.
+        async with pool.session("agent2") as browser:
+            untraced = browser.traces_dir
+        await pool.close()
+        assert not untraced.exists()
 
 
 async def test_cancelled_sessions_leave_no_browser_and_no_lost_slot(

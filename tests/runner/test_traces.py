@@ -1,0 +1,82 @@
+"""Per-task traces on a warm browser that never closes: every task gets a trace that opens
+in the viewer, and the files Playwright keeps for the running trace stay bounded."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Playwright
+
+from api.artifacts import trace_path
+from api.config import Settings
+from api.context import AppContext
+from api.services.execution import TaskRun
+from runner import execute
+from runner.execute import TaskRunner
+from runner.pool import BrowserPool
+from tests.fixtures.browser import CHROMIUM_PATH, playwright_driver
+
+__all__ = ["playwright_driver"]  # fixture shared from tests/fixtures/browser.py
+
+
+def _run(task_id: str) -> TaskRun:
+    return TaskRun(
+        task_id=task_id,
+        agent_id="agent1",
+        user_id="user",
+        action="post",
+        platform="twitter",
+        params={},
+        attempt=1,
+        timeout_sec=60,
+        browser={},
+        passed_point_of_no_return=False,
+    )
+
+
+def _files(directory: Path) -> int:
+    return sum(1 for path in directory.rglob("*") if path.is_file())
+
+
+async def test_a_warm_browsers_trace_restarts_and_its_files_stay_bounded(
+    playwright_driver: Playwright, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(execute, "TRACE_RESTART_TASKS", 3)
+    settings = Settings(
+        data_dir=tmp_path / "data", secret_key="x" * 32, redis_url="redis://127.0.0.1:1/0"
+    )
+    context = AppContext.create(settings, migrate=False)
+    pool = BrowserPool(
+        playwright_driver, profiles_root=tmp_path / "profiles", executable_path=CHROMIUM_PATH
+    )
+    runner = TaskRunner(context, pool)
+    files_after: list[int] = []
+    try:
+        async with pool.session("agent1") as browser:
+            traces_dir = browser.traces_dir
+            page = await browser.page()
+            for n in range(8):
+                assert await runner._start_trace(browser, snapshots=n == 4)
+                await page.set_content(f"<button>task {n}</button>")
+                await page.click("button")
+                await runner._stop_trace(_run(f"task{n}"), browser)
+                files_after.append(_files(traces_dir))
+            assert traces_dir.is_dir()
+        await pool.close_if_idle("agent1")
+        assert not traces_dir.exists(), "the browser's trace files go with it"
+    finally:
+        await pool.close()
+        context.db.dispose()
+
+    # Without the restarts every task adds its files: 8 tasks would hold about three
+    # times what 3 do.
+    assert max(files_after) <= max(files_after[:3]), files_after
+    assert files_after[2] < files_after[1], "the third task restarted the trace"
+    for n in range(8):
+        with zipfile.ZipFile(trace_path(settings.artifacts_dir, f"task{n}")) as trace:
+            events = trace.read("trace.trace").decode()
+        # Each trace holds its own task's actions, and only those.
+        assert f"<button>task {n}</button>" in events, n
+        assert f"<button>task {n - 1}</button>" not in events, n
