@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -278,6 +279,7 @@ class BrowserPool:
                 lease.release()
         if killed:
             log.warning("killed %d orphaned Chromium processes: %s", len(killed), killed)
+        _remove_dead_runners_traces()
         return killed
 
     # -- sessions --------------------------------------------------------------------
@@ -462,7 +464,7 @@ class BrowserPool:
         """An empty directory for one launch's trace files, in this pool's own
         temporary directory."""
         if self._traces_root is None:
-            self._traces_root = Path(tempfile.mkdtemp(prefix="bredgio-traces-"))
+            self._traces_root = Path(tempfile.mkdtemp(prefix=f"{TRACES_PREFIX}{os.getpid()}-"))
         return Path(tempfile.mkdtemp(prefix=f"{agent_id}-", dir=self._traces_root))
 
     async def _discard_launch(
@@ -600,3 +602,16 @@ class BrowserPool:
     def memory_pss(self) -> dict[str, int]:
         """PSS in bytes of each open browser's whole process tree, per agent."""
         return {agent_id: pss_bytes(browser.pids()) for agent_id, browser in self._browsers.items()}
+
+
+#: The temporary directories of pools' trace files: ``<prefix><pid>-<random>``.
+TRACES_PREFIX = "bredgio-traces-"
+
+
+def _remove_dead_runners_traces() -> None:
+    """Remove the trace directories that pools of dead processes left behind (a runner
+    killed with SIGKILL cannot remove its own)."""
+    for root in Path(tempfile.gettempdir()).glob(f"{TRACES_PREFIX}*-*"):
+        owner = root.name.removeprefix(TRACES_PREFIX).split("-", 1)[0]
+        if owner.isdigit() and int(owner) != os.getpid() and not pid_alive(int(owner)):
+            shutil.rmtree(root, ignore_errors=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -23,7 +24,14 @@ from profiles import (
     processes_under,
     profile_dir,
 )
-from runner.pool import AgentBusy, BrowserPool, PoolClosed, PoolFull, ProfileBusy
+from runner.pool import (
+    TRACES_PREFIX,
+    AgentBusy,
+    BrowserPool,
+    PoolClosed,
+    PoolFull,
+    ProfileBusy,
+)
 from tests.fixtures.browser import CHROMIUM_PATH, playwright_driver
 
 __all__ = ["playwright_driver"]  # fixture shared from tests/fixtures/browser.py
@@ -297,6 +305,27 @@ async def test_a_traced_browser_keeps_its_trace_files_in_its_own_dir(
             untraced = browser.traces_dir
         await pool.close()
         assert not untraced.exists()
+
+
+async def test_reap_orphans_removes_the_trace_dirs_of_dead_runners(
+    make_pool: PoolFactory,
+) -> None:
+    finished = await asyncio.create_subprocess_exec("true")
+    await finished.wait()
+    tmp = Path(tempfile.gettempdir())
+    dead = tmp / f"{TRACES_PREFIX}{finished.pid}-test"
+    live = tmp / f"{TRACES_PREFIX}{os.getppid()}-test"
+    for root in (dead, live):
+        (root / "agent1-x").mkdir(parents=True)
+        (root / "agent1-x" / "chunk1.trace").write_text("{}")
+    try:
+        async with make_pool() as pool:
+            await pool.reap_orphans()
+        assert not dead.exists()
+        assert (live / "agent1-x" / "chunk1.trace").exists()
+    finally:
+        shutil.rmtree(dead, ignore_errors=True)
+        shutil.rmtree(live, ignore_errors=True)
 
 
 async def test_cancelled_sessions_leave_no_browser_and_no_lost_slot(
