@@ -20,9 +20,10 @@ run at once, and makes sure none outlives its use::
 - Closing is done in a safe order: forget the browser, close its context, kill whatever
   is left of its process tree, then give the profile lease back.
 - Each browser records its Playwright traces in a directory of its own
-  (``PooledBrowser.traces_dir``), removed when the browser closes. Playwright keeps every
-  chunk's files there until then, so whoever traces a long-lived browser should restart
-  the trace now and then and empty the directory (see ``runner.execute``).
+  (``PooledBrowser.traces_dir``), removed when the browser closes; ``reap_orphans()``
+  removes those of dead runners. Playwright keeps every chunk's files there until the
+  trace stops, so whoever traces a long-lived browser should restart the trace now and
+  then and empty the directory (see ``runner.execute``).
 
 The pool holds each open profile's lease (``profiles.ProfileLease``), so two runners on
 one host never share a profile, and clears Chromium's stale ``SingletonLock`` before
