@@ -223,7 +223,7 @@ def test_runner_agents_are_online_while_a_runner_is_up(fleet: Fleet) -> None:
 
     # A runner killed by an earlier test counts as live for a few more seconds.
     wait_until(lambda: status() == "offline", 30, "no runner to be up", every_s=0.2)
-    (runner,) = fleet.start_runners(1, BREDGIO_RUNNER_MAX_RUNNING="1")
+    (runner,) = fleet.start_runners(1)
     wait_until(lambda: status() == "online", 30, "the agent to show online")
     assert fleet.terminate(runner) == 0
     wait_until(lambda: status() == "offline", 30, "the agent to show offline", every_s=0.2)
