@@ -923,7 +923,7 @@ def main() -> int:
         type=int,
         default=1,
         help="run both sides this many times, alternating which goes first, and compare "
-        "their summed throughputs (ratios swing by about 0.06 between single runs)",
+        "their summed throughputs (single rounds swing by up to 0.1 either way)",
     )
     parser.add_argument(
         "--max-running",

@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 from playwright.async_api import Error as PlaywrightError
@@ -222,17 +220,20 @@ class TaskRunner:
         the dispatch path, unless the snapshots setting changes (after a failure)."""
         if not self.context.settings.runner_trace:
             return False
-        context = browser.context
-        trace = self._tracing.get(context)
+        trace = self._tracing.get(browser.context)
         if trace is not None and trace.snapshots == snapshots:
             return True
+        return await self._restart_trace(browser, snapshots)
+
+    async def _restart_trace(self, browser: PooledBrowser, snapshots: bool) -> bool:
+        """Start the browser's trace; a running one is stopped first (dropping its open
+        chunk) and its files deleted. ``start()`` opens the first chunk: a
+        ``start_chunk()`` after it would drop that chunk and leave its temp dir behind."""
+        context = browser.context
         try:
-            if trace is not None:
-                del self._tracing[context]
-                await context.tracing.stop()  # drops the chunk opened for this task
-                _empty(browser.traces_dir)
-            # start() opens the first chunk; a start_chunk() now would drop it and leave
-            # its temp dir behind.
+            if self._tracing.pop(context, None) is not None:
+                await context.tracing.stop()
+                browser.empty_traces_dir()
             await context.tracing.start(
                 screenshots=self.context.settings.runner_trace_screenshots,
                 snapshots=snapshots,
@@ -256,10 +257,7 @@ class TaskRunner:
             if trace is not None:
                 trace.tasks += 1
                 if trace.tasks >= TRACE_RESTART_TASKS:
-                    del self._tracing[context]
-                    await context.tracing.stop()
-                    _empty(browser.traces_dir)
-                    await self._start_trace(browser, trace.snapshots)
+                    await self._restart_trace(browser, trace.snapshots)
                     return
             await context.tracing.start_chunk()
         except PlaywrightError as error:
@@ -286,15 +284,6 @@ class _Trace:
     snapshots: bool
     tasks: int = 0
     """Tasks whose chunks it saved."""
-
-
-def _empty(directory: Path) -> None:
-    """Delete what ``directory`` holds (a stopped trace's files)."""
-    for entry in directory.iterdir() if directory.is_dir() else ():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
 
 
 class _HandedBack(Exception):

@@ -133,6 +133,14 @@ class PooledBrowser:
         self._disconnected = False
         context.on("close", self._on_close)
 
+    def empty_traces_dir(self) -> None:
+        """Delete the files of a stopped trace (a running one still needs them)."""
+        for entry in self.traces_dir.iterdir() if self.traces_dir.is_dir() else ():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
     def _on_close(self, _context: BrowserContext) -> None:
         self._disconnected = True
 
@@ -255,9 +263,9 @@ class BrowserPool:
 
     async def reap_orphans(self) -> list[int]:
         """Kill Chromium processes left on profiles under ``profiles_root`` by a runner
-        that died. A profile whose lease a live process holds is left alone, so runners
-        sharing the profiles on one host never kill each other's browsers. Returns the
-        pids killed."""
+        that died, and remove the trace directories of dead runners' pools. A profile
+        whose lease a live process holds is left alone, so runners sharing the profiles
+        on one host never kill each other's browsers. Returns the pids killed."""
         by_profile: dict[Path, list[int]] = {}
         for proc in processes_under(self.profiles_root):
             by_profile.setdefault(proc.user_data_dir, []).append(proc.pid)
