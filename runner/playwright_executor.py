@@ -51,10 +51,12 @@ _CLOSED_MARKERS = (
     "has been closed",
 )
 
-# Resolves with the index of the first selector that matches a visible element (the
-# same visibility Playwright uses), re-checking on DOM mutations; -1 at the timeout.
-_FIRST_VISIBLE = r"""
-([sels, timeoutMs]) => new Promise((resolve) => {
+# The page-side helpers of the scripts below: the elements a CSS or ``xpath=`` selector
+# matches, and whether one is visible (Playwright's definition). The scripts run through
+# ``page.evaluate`` rather than a locator's ``evaluate``: that one makes Playwright inject
+# its selector engine into the page's main world, once per document, which cost a post
+# about a tenth of the browser's CPU (bench/flow_overhead.py, Chromium CPU per post).
+_QUERY = r"""
   const q = (sel) => {
     if (sel.startsWith("xpath=")) {
       const r = document.evaluate(sel.slice(6), document, null,
@@ -72,6 +74,15 @@ _FIRST_VISIBLE = r"""
     const r = el.getBoundingClientRect();
     return r.width > 0 && r.height > 0;
   };
+"""
+
+# Resolves with the index of the first selector that matches a visible element,
+# re-checking on DOM mutations; -1 at the timeout.
+_FIRST_VISIBLE = (
+    r"""
+([sels, timeoutMs]) => new Promise((resolve) => {"""
+    + _QUERY
+    + r"""
   const find = () => {
     for (let i = 0; i < sels.length; i++) {
       for (const el of q(sels[i])) if (visible(el)) return i;
@@ -104,8 +115,23 @@ _FIRST_VISIBLE = r"""
     characterData: true });
 })
 """
+)
 
-_HAS_FOCUS = "(el) => el === document.activeElement || el.contains(document.activeElement)"
+# Whether the first visible element the selector matches holds the focus (itself or a
+# descendant); null when none is visible.
+_HAS_FOCUS = (
+    "(sel) => {"
+    + _QUERY
+    + r"""
+  for (const el of q(sel)) {
+    if (!visible(el)) continue;
+    const active = document.activeElement;
+    return el === active || el.contains(active);
+  }
+  return null;
+}
+"""
+)
 
 
 class PlaywrightExecutor:
@@ -172,7 +198,10 @@ class PlaywrightExecutor:
         deadline = time.monotonic() + command.timeout_ms / 1000
         target = _visible(self.page, command.selector)
         try:
-            focused = await target.evaluate(_HAS_FOCUS, timeout=command.timeout_ms)
+            focused = await self._has_focus(command.selector)
+            if focused is None:  # not shown yet
+                await target.wait_for(state="attached", timeout=_remaining_ms(deadline))
+                focused = await self._has_focus(command.selector)
             if not focused:
                 await target.click(timeout=_remaining_ms(deadline))
         except TimeoutError:
@@ -264,6 +293,17 @@ class PlaywrightExecutor:
         return {}
 
     # -- helpers -------------------------------------------------------------------------
+
+    async def _has_focus(self, selector: str) -> bool | None:
+        """Whether the first visible match of ``selector`` has the focus; None when
+        nothing visible matches (or a navigation replaced the document meanwhile)."""
+        try:
+            focused = await self.page.evaluate(_HAS_FOCUS, selector)
+        except Error as exc:
+            if "Execution context was destroyed" in str(exc):
+                return None
+            raise
+        return None if focused is None else bool(focused)
 
     async def _first_visible(self, selectors: list[str], timeout_ms: int, cmd: str) -> str:
         """The first selector of the ordered list that matches a visible element, in one

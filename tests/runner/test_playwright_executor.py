@@ -121,6 +121,37 @@ async def test_type_sends_real_keys_and_enter_for_newlines(page: Page) -> None:
     assert await page.evaluate("clicks") == 1
 
 
+async def test_type_waits_for_a_late_editor_and_keeps_the_focus_it_has(page: Page) -> None:
+    # The editor shows up late, already focused, with a draft and the caret at its end:
+    # typing must not click it (a click would move the caret into the draft).
+    await page.set_content(
+        """<div id="hidden-twin" class="ed" contenteditable="true" style="display:none"></div>
+        <script>window.clicks = 0;
+        setTimeout(() => {
+          const d = document.createElement('div');
+          d.className = 'ed'; d.contentEditable = 'true'; d.textContent = 'draft-';
+          d.addEventListener('mousedown', () => clicks++);
+          document.body.append(d);
+          d.focus();
+          getSelection().collapse(d.firstChild, 6);
+        }, 200);</script>"""
+    )
+
+    await PlaywrightExecutor(page).run(
+        Type(selector='xpath=//div[@contenteditable="true"][@class="ed"]', text="more")
+    )
+
+    assert await page.evaluate("clicks") == 0
+    assert await page.evaluate("document.querySelectorAll('.ed')[1].textContent") == "draft-more"
+
+
+async def test_type_with_a_bad_selector_is_a_command_error(page: Page) -> None:
+    await page.set_content("<textarea id='t'></textarea>")
+    with pytest.raises(CommandError) as caught:
+        await PlaywrightExecutor(page).run(Type(selector="xpath=//[", text="x", timeout_ms=300))
+    assert not isinstance(caught.value, CommandTimeout)
+
+
 async def test_type_into_missing_element_is_element_not_found(page: Page) -> None:
     await page.set_content("<p>no editor</p>")
     with pytest.raises(ElementNotFound):
