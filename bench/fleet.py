@@ -198,14 +198,17 @@ def cpu_seconds(pid: int) -> float:
 
 
 def process_kind(pid: int) -> str | None:
-    """ "Chromium" or "Playwright driver" from the command line; None for anything else."""
+    """ "Chromium/<type>" (browser, renderer, gpu-process, utility…) or "Playwright
+    driver" from the command line; None for anything else."""
     argv = read_cmdline(pid)
     if not argv:
         return None
     # Chromium's child processes show their whole command line as one string.
-    name = Path(argv[0].split(" ", 1)[0]).name
+    words = " ".join(argv).split(" ")
+    name = Path(words[0]).name
     if "chrom" in name:
-        return "Chromium"
+        kind = next((w[len("--type=") :] for w in words if w.startswith("--type=")), "browser")
+        return f"Chromium/{kind}"
     if name == "node":
         return "Playwright driver"
     return None
@@ -225,26 +228,44 @@ def cpu_by_role(roles: dict[str, list[int]]) -> dict[str, float]:
 
 
 def cpu_note(before: dict[str, float], after: dict[str, float], posts: int) -> str:
-    """CPU per completed post, in all and by role, over the timed run."""
-    spent = {role: after[role] - before.get(role, 0.0) for role in after}
-    total = sum(spent.values())
+    """CPU per completed post, in all and by role, over the timed run; Chromium's share
+    is split by process type."""
     per_post = 1000 / posts if posts else 0.0
+    spent: dict[str, float] = {}
+    parts_of: dict[str, dict[str, float]] = {}
+    for key in after:
+        seconds = after[key] - before.get(key, 0.0)
+        role, _, part = key.partition("/")
+        spent[role] = spent.get(role, 0.0) + seconds
+        if part:
+            parts_of.setdefault(role, {})[part] = seconds
+
+    def split(role: str) -> str:
+        parts = sorted(parts_of.get(role, {}).items(), key=lambda item: -item[1])
+        inner = ", ".join(f"{part} {seconds * per_post:.0f}" for part, seconds in parts)
+        return f" [{inner}]" if inner else ""
+
     parts = ", ".join(
-        f"{role} {seconds * per_post:.0f}"
+        f"{role} {seconds * per_post:.0f}{split(role)}"
         for role, seconds in sorted(spent.items(), key=lambda item: -item[1])
     )
-    return f"CPU per post {total * per_post:.0f} ms ({parts})"
+    return f"CPU per post {sum(spent.values()) * per_post:.0f} ms ({parts})"
 
 
 IDLE_SAMPLE_S = 5.0
 
 
+def chromium_cpu(roles: dict[str, list[int]]) -> float:
+    """CPU seconds used so far by every Chromium process under ``roles``."""
+    return sum(s for key, s in cpu_by_role(roles).items() if key.startswith("Chromium/"))
+
+
 def idle_note(roles: dict[str, list[int]], browsers: int) -> str:
     """Chromium CPU in the IDLE_SAMPLE_S after the timed run, with every browser open
     and no task running (the last pages are still settling: a few ms/s more than later)."""
-    before = cpu_by_role(roles).get("Chromium", 0.0)
+    before = chromium_cpu(roles)
     time.sleep(IDLE_SAMPLE_S)
-    spent = cpu_by_role(roles).get("Chromium", 0.0) - before
+    spent = chromium_cpu(roles) - before
     per_browser = spent * 1000 / IDLE_SAMPLE_S / max(browsers, 1)
     return (
         f"Chromium CPU in the {IDLE_SAMPLE_S:.0f} s after the run: "

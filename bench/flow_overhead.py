@@ -9,16 +9,21 @@ interleaving the two so that both see the same machine state:
 
     .venv/bin/python bench/flow_overhead.py [--runs 25]
 
-Prints the medians and their ratio. Target: flow / hand <= 1.10.
+Prints the medians and their ratio (target: flow / hand <= 1.10), and each way's CPU per
+post: Chromium's (every process of the browser), the Playwright driver's and this
+process's, read from /proc around each run. Run one post at a time, these figures are
+steady to a few ms, unlike the fleet's, so they show what the engine costs the browser.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from playwright.async_api import Page, async_playwright
@@ -30,9 +35,11 @@ from flows.engine import Origins, run_flow  # noqa: E402
 from flows.sink import MemorySink  # noqa: E402
 from profiles.launch import BASE_ARGS  # noqa: E402
 from runner.playwright_executor import PlaywrightExecutor  # noqa: E402
+from runner.processes import descendants  # noqa: E402
 from tests.fixtures.sites import SiteServer  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
+KINDS = ("Chromium", "Playwright driver", "Python")
 FLAGS = list(BASE_ARGS)
 
 
@@ -60,6 +67,18 @@ async def through_engine(page: Page, origins: Origins, text: str) -> str:
     return str(outcome.result["post"]["url"])
 
 
+def cpu_by_kind() -> Counter[str]:
+    """CPU seconds used so far by Chromium, the Playwright driver and this process."""
+    from bench.fleet import cpu_seconds, process_kind
+
+    used: Counter[str] = Counter({"Python": time.process_time()})
+    for pid in descendants(os.getpid()):
+        kind = process_kind(pid)
+        if kind is not None:
+            used[kind.partition("/")[0]] += cpu_seconds(pid)
+    return used
+
+
 async def main(runs: int) -> None:
     with SiteServer("twitter") as site:
         origins = Origins(twitter=site.origin)
@@ -69,9 +88,11 @@ async def main(runs: int) -> None:
             await context.add_cookies(site.login_cookies())  # type: ignore[arg-type]
             page = await context.new_page()
             timings: dict[str, list[float]] = {"hand": [], "flow": []}
+            cpu: dict[str, Counter[str]] = {"hand": Counter(), "flow": Counter()}
             for n in range(runs + 2):
                 for name in ("hand", "flow") if n % 2 == 0 else ("flow", "hand"):
                     text = f"{name} run {n} at {time.time()}"
+                    cpu_before = cpu_by_kind()
                     started = time.perf_counter()
                     if name == "hand":
                         await hand_written(page, site.origin, text)
@@ -80,6 +101,8 @@ async def main(runs: int) -> None:
                     elapsed = (time.perf_counter() - started) * 1000
                     if n >= 2:  # the first rounds warm caches
                         timings[name].append(elapsed)
+                        cpu[name].update(cpu_by_kind())
+                        cpu[name].subtract(cpu_before)
             await browser.close()
         assert len(site.posts) == 2 * (runs + 2)
     hand = statistics.median(timings["hand"])
@@ -88,6 +111,12 @@ async def main(runs: int) -> None:
     print(f"  hand-written Playwright   median {hand:7.1f} ms")
     print(f"  Bredgio engine + executor median {flow:7.1f} ms")
     print(f"  ratio flow / hand = {flow / hand:.3f}   (target <= 1.10)")
+    print("CPU per post, ms (Chromium: all its processes)")
+    labels = {"hand": "hand-written Playwright  ", "flow": "Bredgio engine + executor"}
+    for name, label in labels.items():
+        figures = ", ".join(f"{kind} {cpu[name][kind] * 1000 / runs:.1f}" for kind in KINDS)
+        print(f"  {label} {figures}")
+    print(f"  Chromium flow / hand = {cpu['flow']['Chromium'] / cpu['hand']['Chromium']:.3f}")
 
 
 if __name__ == "__main__":
