@@ -239,6 +239,7 @@ class TaskRunner:
                 snapshots=snapshots,
                 sources=False,
             )
+            _without_client_stacks(context.tracing)
         except PlaywrightError as error:
             log.warning("could not start a trace: %s", error)
             return False
@@ -260,6 +261,7 @@ class TaskRunner:
                     await self._restart_trace(browser, trace.snapshots)
                     return
             await context.tracing.start_chunk()
+            _without_client_stacks(context.tracing)
         except PlaywrightError as error:
             log.warning("could not save the trace of %s: %s", run.task_id, error)
             self._tracing.pop(context, None)
@@ -275,6 +277,23 @@ class TaskRunner:
                 return None
 
         await task_run.attach_screenshot(self.context, run, take)
+
+
+def _without_client_stacks(tracing: Any) -> None:
+    """Keep the Python call stack of each Playwright call out of the trace chunk that
+    just opened.
+
+    While any trace of a Playwright connection records, its client sends every call's
+    stack to the driver, and the driver adds it to every trace open on the connection:
+    with one driver for all of a runner's browsers, each task's trace held the stacks
+    of every browser's calls since its chunk opened, and writing them was most of what
+    tracing cost (bench/fleet.py). They would only point at Bredgio's own source lines,
+    so the traces go without them. This reaches into Playwright's client
+    (``_reset_stack_counter`` is what ``stop_chunk`` calls); a client without it keeps
+    sending stacks, and ``tests/runner/test_traces.py`` fails."""
+    reset = getattr(getattr(tracing, "_impl_obj", None), "_reset_stack_counter", None)
+    if callable(reset):
+        reset()
 
 
 @dataclass

@@ -80,3 +80,41 @@ async def test_a_warm_browsers_trace_restarts_and_its_files_stay_bounded(
         # Each trace holds its own task's actions, and only those.
         assert f"<button>task {n}</button>" in events, n
         assert f"<button>task {n - 1}</button>" not in events, n
+
+
+async def test_a_trace_holds_no_call_stacks_of_other_browsers(
+    playwright_driver: Playwright, tmp_path: Path
+) -> None:
+    # One Playwright driver serves all of a runner's browsers. Its client sends every
+    # call's Python stack to the driver while any trace records, and the driver adds it
+    # to every open trace: agent1's trace would hold agent2's calls. Traces go without
+    # client stacks.
+    settings = Settings(
+        data_dir=tmp_path / "data", secret_key="x" * 32, redis_url="redis://127.0.0.1:1/0"
+    )
+    context = AppContext.create(settings, migrate=False)
+    pool = BrowserPool(
+        playwright_driver, profiles_root=tmp_path / "profiles", executable_path=CHROMIUM_PATH
+    )
+    runner = TaskRunner(context, pool)
+    try:
+        async with pool.session("agent1") as first, pool.session("agent2") as second:
+            pages = [await first.page(), await second.page()]
+            for browser in (first, second):
+                assert await runner._start_trace(browser, snapshots=False)
+            for n in range(2):  # the second round runs in chunks opened by start_chunk
+                for page, name in zip(pages, ("mine", "other"), strict=True):
+                    await page.set_content(f"<button>{name} {n}</button>")
+                    await page.click("button")
+                await runner._stop_trace(_run(f"mine{n}"), first)
+                await runner._stop_trace(_run(f"other{n}"), second)
+    finally:
+        await pool.close()
+        context.db.dispose()
+
+    for n in range(2):
+        with zipfile.ZipFile(trace_path(settings.artifacts_dir, f"mine{n}")) as trace:
+            assert "trace.stacks" not in trace.namelist(), n
+            events = trace.read("trace.trace").decode()
+        assert f"<button>mine {n}</button>" in events
+        assert "<button>other" not in events
