@@ -4,6 +4,8 @@ in the viewer, and the files Playwright keeps for the running trace stay bounded
 from __future__ import annotations
 
 import zipfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -40,10 +42,16 @@ def _files(directory: Path) -> int:
     return sum(1 for path in directory.rglob("*") if path.is_file())
 
 
-async def test_a_warm_browsers_trace_restarts_and_its_files_stay_bounded(
-    playwright_driver: Playwright, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(execute, "TRACE_RESTART_TASKS", 3)
+@dataclass(frozen=True)
+class Traced:
+    settings: Settings
+    pool: BrowserPool
+    runner: TaskRunner
+
+
+@pytest.fixture
+async def traced(playwright_driver: Playwright, tmp_path: Path) -> AsyncIterator[Traced]:
+    """A TaskRunner on a real browser pool (no database, Redis or flow needed to trace)."""
     settings = Settings(
         data_dir=tmp_path / "data", secret_key="x" * 32, redis_url="redis://127.0.0.1:1/0"
     )
@@ -51,69 +59,63 @@ async def test_a_warm_browsers_trace_restarts_and_its_files_stay_bounded(
     pool = BrowserPool(
         playwright_driver, profiles_root=tmp_path / "profiles", executable_path=CHROMIUM_PATH
     )
-    runner = TaskRunner(context, pool)
-    files_after: list[int] = []
     try:
-        async with pool.session("agent1") as browser:
-            traces_dir = browser.traces_dir
-            page = await browser.page()
-            for n in range(8):
-                assert await runner._start_trace(browser, snapshots=n == 4)
-                await page.set_content(f"<button>task {n}</button>")
-                await page.click("button")
-                await runner._stop_trace(_run(f"task{n}"), browser)
-                files_after.append(_files(traces_dir))
-            assert traces_dir.is_dir()
-        await pool.close_if_idle("agent1")
-        assert not traces_dir.exists(), "the browser's trace files go with it"
+        yield Traced(settings, pool, TaskRunner(context, pool))
     finally:
         await pool.close()
         context.db.dispose()
+
+
+async def test_a_warm_browsers_trace_restarts_and_its_files_stay_bounded(
+    traced: Traced, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(execute, "TRACE_RESTART_TASKS", 3)
+    pool, runner = traced.pool, traced.runner
+    files_after: list[int] = []
+    async with pool.session("agent1") as browser:
+        traces_dir = browser.traces_dir
+        page = await browser.page()
+        for n in range(8):
+            assert await runner._start_trace(browser, snapshots=n == 4)
+            await page.set_content(f"<button>task {n}</button>")
+            await page.click("button")
+            await runner._stop_trace(_run(f"task{n}"), browser)
+            files_after.append(_files(traces_dir))
+        assert traces_dir.is_dir()
+    await pool.close_if_idle("agent1")
+    assert not traces_dir.exists(), "the browser's trace files go with it"
 
     # Without the restarts every task adds its files: 8 tasks would hold about three
     # times what 3 do.
     assert max(files_after) <= max(files_after[:3]), files_after
     assert files_after[2] < files_after[1], "the third task restarted the trace"
     for n in range(8):
-        with zipfile.ZipFile(trace_path(settings.artifacts_dir, f"task{n}")) as trace:
+        with zipfile.ZipFile(trace_path(traced.settings.artifacts_dir, f"task{n}")) as trace:
             events = trace.read("trace.trace").decode()
         # Each trace holds its own task's actions, and only those.
         assert f"<button>task {n}</button>" in events, n
         assert f"<button>task {n - 1}</button>" not in events, n
 
 
-async def test_a_trace_holds_no_call_stacks_of_other_browsers(
-    playwright_driver: Playwright, tmp_path: Path
-) -> None:
+async def test_a_trace_holds_no_call_stacks_of_other_browsers(traced: Traced) -> None:
     # One Playwright driver serves all of a runner's browsers. Its client sends every
     # call's Python stack to the driver while any trace records, and the driver adds it
     # to every open trace: agent1's trace would hold agent2's calls. Traces go without
     # client stacks.
-    settings = Settings(
-        data_dir=tmp_path / "data", secret_key="x" * 32, redis_url="redis://127.0.0.1:1/0"
-    )
-    context = AppContext.create(settings, migrate=False)
-    pool = BrowserPool(
-        playwright_driver, profiles_root=tmp_path / "profiles", executable_path=CHROMIUM_PATH
-    )
-    runner = TaskRunner(context, pool)
-    try:
-        async with pool.session("agent1") as first, pool.session("agent2") as second:
-            pages = [await first.page(), await second.page()]
-            for browser in (first, second):
-                assert await runner._start_trace(browser, snapshots=False)
-            for n in range(2):  # the second round runs in chunks opened by start_chunk
-                for page, name in zip(pages, ("mine", "other"), strict=True):
-                    await page.set_content(f"<button>{name} {n}</button>")
-                    await page.click("button")
-                await runner._stop_trace(_run(f"mine{n}"), first)
-                await runner._stop_trace(_run(f"other{n}"), second)
-    finally:
-        await pool.close()
-        context.db.dispose()
+    pool, runner = traced.pool, traced.runner
+    async with pool.session("agent1") as first, pool.session("agent2") as second:
+        pages = [await first.page(), await second.page()]
+        for browser in (first, second):
+            assert await runner._start_trace(browser, snapshots=False)
+        for n in range(2):  # the second round runs in chunks opened by start_chunk
+            for page, name in zip(pages, ("mine", "other"), strict=True):
+                await page.set_content(f"<button>{name} {n}</button>")
+                await page.click("button")
+            await runner._stop_trace(_run(f"mine{n}"), first)
+            await runner._stop_trace(_run(f"other{n}"), second)
 
     for n in range(2):
-        with zipfile.ZipFile(trace_path(settings.artifacts_dir, f"mine{n}")) as trace:
+        with zipfile.ZipFile(trace_path(traced.settings.artifacts_dir, f"mine{n}")) as trace:
             assert "trace.stacks" not in trace.namelist(), n
             events = trace.read("trace.trace").decode()
         assert f"<button>mine {n}</button>" in events
